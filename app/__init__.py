@@ -1,0 +1,51 @@
+"""The Flask app factory: builds the app and calls each part's init_app."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+from flask_smorest import Api
+
+from .config import settings
+from .schemas import ErrorSchema
+
+
+class EduqApi(Api):
+    ERROR_SCHEMA = ErrorSchema
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    cfg = settings()
+    app = Flask(__name__)
+    app.config.update(
+        MAX_CONTENT_LENGTH=cfg.max_body_bytes,
+        MAX_FORM_MEMORY_SIZE=cfg.max_body_bytes,
+        JSON_SORT_KEYS=False,
+        API_TITLE="EduQueue API",
+        API_VERSION="1.0.0",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="api/v1/openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="api/docs",
+        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        API_SPEC_OPTIONS={
+            "info": {"description": "Grade essays, write lesson plans and fine-tune graders, as jobs. "
+                                    "See shared/api-v1.md for the contract."},
+            "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
+        },
+    )
+    if test_config:
+        app.config.update(test_config)
+    app.json.sort_keys = False
+
+    from . import errors, metrics
+    from .api import grading, jobs, service
+
+    errors.init_app(app)
+    metrics.init_app(app)
+    api = EduqApi(app)
+    grading.init_app(api)
+    jobs.init_app(api)
+    service.init_app(app)
+    logging.getLogger("eduq").setLevel(logging.INFO)
+    return app

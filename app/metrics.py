@@ -1,0 +1,37 @@
+"""Prometheus metrics (prometheus_client). Multiprocess mode when PROMETHEUS_MULTIPROC_DIR is set."""
+from __future__ import annotations
+
+import os
+import time
+
+from flask import Flask, g, request
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+
+REQUEST_LATENCY = Histogram("eduq_http_request_duration_seconds", "API request latency",
+                            ["method", "route", "status"],
+                            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+JOBS_SUBMITTED = Counter("eduq_jobs_submitted_total", "Jobs accepted", ["kind"])
+
+
+def render() -> tuple[bytes, str]:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(), CONTENT_TYPE_LATEST
+
+
+def init_app(app: Flask) -> None:
+    @app.before_request
+    def _start():
+        g._t0 = time.perf_counter()
+
+    @app.after_request
+    def _observe(resp):
+        t0 = getattr(g, "_t0", None)
+        if t0 is not None:
+            route = request.url_rule.rule if request.url_rule else "unmatched"
+            REQUEST_LATENCY.labels(request.method, route, str(resp.status_code)).observe(time.perf_counter() - t0)
+        return resp

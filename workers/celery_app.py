@@ -1,0 +1,72 @@
+"""The Celery app. Importing it is cheap (no torch): the API imports it to publish job ids.
+
+Entry point for workers:  celery -A workers.celery_app worker -Q grading -c 1
+"""
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+from kombu import Queue
+
+from app.config import settings
+
+QUEUES = ("grading", "lessons", "training", "maintenance", "webhooks")
+
+TASK_ROUTES = {
+    "eduq.grade": {"queue": "grading"},
+    "eduq.lesson": {"queue": "lessons"},
+    "eduq.train": {"queue": "training"},
+    "eduq.sweep": {"queue": "maintenance"},
+    "eduq.webhook": {"queue": "webhooks"},
+}
+
+
+def _transport_options(broker_url: str) -> dict:
+    if broker_url.startswith("filesystem"):
+        folder = os.path.join(str(settings().var_dir), "broker")
+        for sub in ("queue", "processed"):
+            os.makedirs(os.path.join(folder, sub), exist_ok=True)
+        return {
+            "data_folder_in": os.path.join(folder, "queue"),
+            "data_folder_out": os.path.join(folder, "queue"),
+            "processed_folder": os.path.join(folder, "processed"),
+            "store_processed": False,
+        }
+    # Redis: an unacked message is redelivered after visibility_timeout. Grading tasks are
+    # short (seconds per batch) and idempotent; training jobs hold a lease in Postgres instead.
+    return {"visibility_timeout": int(os.environ.get("EDUQ_VISIBILITY_TIMEOUT_S", 3600)),
+            "socket_timeout": 5, "socket_connect_timeout": 5}
+
+
+def make_celery() -> Celery:
+    cfg = settings()
+    app = Celery("eduq", broker=cfg.broker_url, include=["workers.tasks"])
+    app.conf.update(
+        broker_transport_options=_transport_options(cfg.broker_url),
+        broker_connection_retry_on_startup=True,
+        broker_connection_timeout=3,
+        task_queues=[Queue(q) for q in QUEUES],
+        task_default_queue="maintenance",
+        task_routes=TASK_ROUTES,
+        task_acks_late=True,  # a message is acked only after its work is written
+        task_reject_on_worker_lost=True,  # a killed child's message goes back to the queue
+        worker_prefetch_multiplier=1,
+        task_ignore_result=True,  # results live in Postgres, never in Celery's backend
+        task_serializer="json",
+        accept_content=["json"],
+        task_publish_retry=True,
+        task_publish_retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1},
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+        worker_hijack_root_logger=False,
+        timezone="UTC",
+        beat_schedule={
+            "sweep-stale-jobs": {"task": "eduq.sweep", "schedule": float(cfg.sweep_interval_s)},
+        },
+    )
+    return app
+
+
+celery_app = make_celery()
+app = celery_app  # `celery -A workers.celery_app` finds `app`
