@@ -41,9 +41,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     from . import errors, metrics
     from .api import grading, jobs, service
 
-    errors.init_app(app)
     metrics.init_app(app)
     api = EduqApi(app)
+    errors.init_app(app)  # after Api(): our error format replaces flask-smorest's
     grading.init_app(api)
     jobs.init_app(api)
     service.init_app(app)

@@ -57,6 +57,7 @@ def make_celery() -> Celery:
         accept_content=["json"],
         task_publish_retry=True,
         task_publish_retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1},
+        worker_proc_alive_timeout=float(os.environ.get("EDUQ_WORKER_START_TIMEOUT_S", 300)),  # model load after fork
         worker_send_task_events=True,
         task_send_sent_event=True,
         worker_hijack_root_logger=False,

@@ -1,0 +1,41 @@
+"""Per-process model holders. Models are loaded after fork (worker_process_init), never in the
+parent, so CUDA is only ever initialised in the child that uses it."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+log = logging.getLogger("eduq.worker")
+_lock = threading.Lock()
+_grader = None
+_lessons = None
+LOAD_SECONDS: dict[str, float] = {}
+
+
+def grader():
+    global _grader
+    with _lock:
+        if _grader is None:
+            from workers.grader.default import DefaultGrader
+
+            t0 = time.perf_counter()
+            g = DefaultGrader.load()
+            g.warmup()  # fails loudly (e.g. out of memory) before any job is touched
+            LOAD_SECONDS["grader"] = time.perf_counter() - t0
+            log.info("grader %s loaded in %.1fs", g.version, LOAD_SECONDS["grader"])
+            _grader = g
+    return _grader
+
+
+def lessons():
+    global _lessons
+    with _lock:
+        if _lessons is None:
+            from workers.lessons import LessonEngine
+
+            t0 = time.perf_counter()
+            _lessons = LessonEngine.load()
+            LOAD_SECONDS["lessons"] = time.perf_counter() - t0
+            log.info("lesson model loaded in %.1fs", LOAD_SECONDS["lessons"])
+    return _lessons

@@ -1,0 +1,139 @@
+"""Celery tasks. Messages carry job ids only; the work itself is claimed from Postgres."""
+from __future__ import annotations
+
+import logging
+import time
+from datetime import timedelta
+
+from celery.signals import celeryd_init, worker_process_init
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from app.config import settings
+from app.db import reset_engine, session_scope
+from app.models import Essay, Job, LessonPlan, utcnow
+from workers import claims, runtime
+from workers.celery_app import celery_app
+
+log = logging.getLogger("eduq.worker")
+_QUEUES: set[str] = set()
+DB_ERRORS = (OperationalError, InterfaceError)
+TASK_BUDGET_S = 60.0  # after this, a task stops helping other jobs and returns
+
+
+@celeryd_init.connect
+def _remember_queues(sender=None, conf=None, options=None, **_):
+    # In the parent: only note which queues this worker serves. No torch here.
+    qs = (options or {}).get("queues") or []
+    if isinstance(qs, str):
+        qs = qs.split(",")
+    _QUEUES.update(q.strip() for q in qs if q and q.strip())
+
+
+@worker_process_init.connect
+def _after_fork(**_):
+    reset_engine()  # never share the parent's database connections
+    if "grading" in _QUEUES:
+        runtime.grader()
+    if "lessons" in _QUEUES:
+        runtime.lessons()
+
+
+# ------------------------------------------------------------------------------ grading
+
+def grade_batch(batch: claims.Batch) -> int:
+    """Run the model over one claimed batch and write the results. Returns essays written."""
+    cfg = settings()
+    grader = runtime.grader()
+    items = batch.items
+    if not items:
+        return 0
+    texts = [i.payload for i in items]
+    rubrics = [batch.jobs[i.job_id]["rubric"] for i in items]
+    try:
+        outs = grader.grade(texts, rubrics)
+        results = {it.id: out for it, out in zip(items, outs)}
+        return claims.write_grading_results(items, results)
+    except DB_ERRORS:
+        raise
+    except Exception as exc:  # one bad essay must not sink its batch: isolate it
+        log.warning("batch of %d raised %s; grading its essays one by one", len(items), type(exc).__name__)
+        written = 0
+        for it, text, rubric in zip(items, texts, rubrics):
+            try:
+                out = grader.grade([text], [rubric])[0]
+            except DB_ERRORS:
+                raise
+            except Exception as one:
+                claims.release_failed("grading", it, f"{type(one).__name__}: {one}", cfg.grading_max_attempts)
+                continue
+            written += claims.write_grading_results([it], {it.id: out})
+        return written
+
+
+@celery_app.task(name="eduq.grade", bind=True, acks_late=True, max_retries=50,
+                 autoretry_for=DB_ERRORS, retry_backoff=2, retry_backoff_max=60, retry_jitter=True)
+def grade(self, job_id: str) -> dict:
+    """Grade pending essays, batched across jobs, until this job has nothing left to claim."""
+    cfg = settings()
+    t0 = time.monotonic()
+    batches = essays = 0
+    while True:
+        batch = claims.claim_batch("grading", cfg.grading_max_batch, cfg.grading_max_wait_s,
+                                   cfg.grading_lease_s, cfg.grading_max_attempts)
+        if not batch.items:
+            if batch.jobs:
+                continue  # everything claimed was given up on; look again
+            break
+        essays += grade_batch(batch)
+        batches += 1
+        if time.monotonic() - t0 > TASK_BUDGET_S and claims.outstanding("grading", job_id)[0] == 0:
+            break
+    claimable, wait = claims.outstanding("grading", job_id)
+    if claimable == 0 and wait is not None:
+        # Another worker holds some of this job's essays. If it dies, its lease expires:
+        # come back then so the job never waits on a dead worker.
+        raise self.retry(countdown=wait + 1.0, max_retries=None)
+    log.info("grade %s: %d essays in %d batches, %.2fs", job_id, essays, batches, time.monotonic() - t0)
+    return {"essays": essays, "batches": batches}
+
+
+# ------------------------------------------------------------------------------ lessons
+
+@celery_app.task(name="eduq.lesson", bind=True, acks_late=True, max_retries=50,
+                 autoretry_for=DB_ERRORS, retry_backoff=2, retry_backoff_max=60, retry_jitter=True)
+def lesson(self, job_id: str) -> dict:
+    from workers.lessons_task import run_lessons
+
+    return run_lessons(self, job_id)
+
+
+# ------------------------------------------------------------------------------ sweeper
+
+@celery_app.task(name="eduq.sweep", acks_late=True, ignore_result=True)
+def sweep() -> dict:
+    """Postgres is the source of truth: re-publish unfinished jobs whose message may be lost
+    (publish failed, Redis restarted without persistence, worker died) and that have
+    claimable work. A duplicate message is harmless: work is claimed, not taken from it."""
+    from app.services.jobs import publish
+
+    cfg = settings()
+    now = utcnow()
+    stale = now - timedelta(seconds=cfg.republish_after_s)
+    found: list[tuple[str, str]] = []
+    with session_scope() as s:
+        for kind, Item in (("grading", Essay), ("lesson", LessonPlan)):
+            claimable = (select(Item.id).where(
+                Item.job_id == Job.id,
+                or_(Item.status == "pending", and_(Item.status == "claimed", Item.claimed_until < now))).exists())
+            ids = s.scalars(select(Job.id).where(
+                Job.kind == kind, Job.status.in_(("queued", "running")),
+                or_(Job.published_at.is_(None), Job.published_at < stale), claimable).limit(500)).all()
+            if ids:
+                s.execute(update(Job).where(Job.id.in_(ids)).values(published_at=now, publish_count=Job.publish_count + 1))
+                found.extend((kind, i) for i in ids)
+    for kind, job_id in found:
+        publish(job_id, kind)
+    if found:
+        log.info("sweeper re-published %d job(s)", len(found))
+    return {"republished": len(found)}
