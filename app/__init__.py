@@ -39,12 +39,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.json.sort_keys = False
 
     from . import errors, metrics
-    from .api import grading, jobs, service
+    from .api import grading, jobs, lessons, service
 
     metrics.init_app(app)
     api = EduqApi(app)
     errors.init_app(app)  # after Api(): our error format replaces flask-smorest's
     grading.init_app(api)
+    lessons.init_app(api)
     jobs.init_app(api)
     service.init_app(app)
     logging.getLogger("eduq").setLevel(logging.INFO)

@@ -211,3 +211,61 @@ class ErrorBodySchema(Schema):
 
 class ErrorSchema(Schema):
     error = fields.Nested(ErrorBodySchema)
+
+
+# ---- lessons ------------------------------------------------------------------------------
+
+GRADES = ["K"] + [str(i) for i in range(1, 13)]
+LANGUAGES = ["en"]
+
+
+class GradeLevel(fields.Field):
+    """K-12 as "K", "k", "0"..."12" or a number; normalised to "K" or "1".."12"."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        v = str(value).strip().upper() if isinstance(value, (str, int)) and not isinstance(value, bool) else None
+        if v in ("0", "K", "KG", "KINDERGARTEN"):
+            return "K"
+        if v and v.isdigit() and 1 <= int(v) <= 12:
+            return str(int(v))
+        raise ValidationError("grade_level must be K or 1 to 12.")
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return value
+
+
+class LessonRequestSchema(StrictSchema):
+    topic = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    subject = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    grade_level = GradeLevel(required=True, metadata={"type": "string", "enum": GRADES})
+    duration_minutes = fields.Integer(required=True, strict=True, validate=validate.Range(min=10, max=240))
+    objectives = fields.List(fields.String(validate=validate.Length(min=1, max=300)), load_default=list,
+                             validate=validate.Length(max=10))
+    standards = fields.List(fields.String(validate=validate.Length(min=1, max=100)), load_default=list,
+                            validate=validate.Length(max=20),
+                            metadata={"description": "Copied into the plan as given; never invented."})
+    language = fields.String(load_default="en", validate=validate.OneOf(LANGUAGES))
+    notes = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+
+    @validates_schema
+    def _not_blank(self, data, **_):
+        for name in ("topic", "subject"):
+            if name in data and not data[name].strip():
+                raise ValidationError("Must not be blank.", name)
+
+
+class SingleLessonJobSchema(LessonRequestSchema):
+    callback_url = fields.Url(load_default=None, allow_none=True, schemes={"http", "https"}, require_tld=False)
+
+
+class LessonBatchJobSchema(StrictSchema):
+    lessons = fields.List(fields.Nested(LessonRequestSchema), required=True)
+    callback_url = fields.Url(load_default=None, allow_none=True, schemes={"http", "https"}, require_tld=False)
+
+    @validates_schema
+    def _count(self, data, **_):
+        n, limit = len(data.get("lessons") or []), settings().max_lessons_per_job
+        if n == 0:
+            raise ValidationError("A lesson job needs at least one plan.", "lessons")
+        if n > limit:
+            raise ValidationError(f"{n} plans; the limit per job is {limit}.", "lessons")

@@ -5,7 +5,7 @@ import logging
 import time
 from datetime import timedelta
 
-from celery.signals import celeryd_init, worker_process_init
+from celery.signals import celeryd_init, worker_process_init, worker_ready
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 
@@ -39,6 +39,15 @@ def _after_fork(**_):
         runtime.lessons()
 
 
+@worker_ready.connect
+def _sweep_on_start(sender=None, **_):
+    # A restarted worker re-publishes what an earlier one may have left (beat does it periodically).
+    try:
+        celery_app.send_task("eduq.sweep")
+    except Exception:
+        log.warning("could not queue the start-up sweep")
+
+
 # ------------------------------------------------------------------------------ grading
 
 def grade_batch(batch: claims.Batch) -> int:
@@ -50,6 +59,7 @@ def grade_batch(batch: claims.Batch) -> int:
         return 0
     texts = [i.payload for i in items]
     rubrics = [batch.jobs[i.job_id]["rubric"] for i in items]
+    log.info("grading batch size=%d jobs=%d", len(items), len({i.job_id for i in items}))
     try:
         outs = grader.grade(texts, rubrics)
         results = {it.id: out for it, out in zip(items, outs)}
