@@ -13,13 +13,52 @@ REQUEST_LATENCY = Histogram("eduq_http_request_duration_seconds", "API request l
 JOBS_SUBMITTED = Counter("eduq_jobs_submitted_total", "Jobs accepted", ["kind"])
 
 
+class QueueDepthCollector:
+    """eduq_queue_depth{queue}: messages waiting in each broker queue (Redis list length)."""
+
+    def collect(self):
+        from prometheus_client.core import GaugeMetricFamily
+
+        from .config import settings
+
+        fam = GaugeMetricFamily("eduq_queue_depth", "Messages waiting per queue", labels=["queue"])
+        url = settings().broker_url
+        if url.startswith("redis"):
+            try:
+                import redis
+
+                from workers.celery_app import QUEUES
+
+                r = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+                for q in QUEUES:
+                    fam.add_metric([q], float(r.llen(q)))
+                r.close()
+            except Exception:
+                pass
+        yield fam
+
+
+_registered = False
+
+
+def _register_queue_depth() -> None:
+    global _registered
+    if not _registered:
+        from prometheus_client import REGISTRY
+
+        REGISTRY.register(QueueDepthCollector())
+        _registered = True
+
+
 def render() -> tuple[bytes, str]:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
 
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
+        registry.register(QueueDepthCollector())
         return generate_latest(registry), CONTENT_TYPE_LATEST
+    _register_queue_depth()
     return generate_latest(), CONTENT_TYPE_LATEST
 
 

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from app.db import session_scope
 from app.models import Essay, GradingResult, Job, LessonPlan, utcnow
+from workers import metrics
 
 _WORKER_ID: tuple[int, str] | None = None
 
@@ -135,11 +136,14 @@ def claim_batch(kind: str, max_batch: int, max_wait_s: float, lease_s: float, ma
 
 # ---------------------------------------------------------------------------------- writing
 
-def refresh_jobs(s: Session, kind: str, job_ids: list[str]) -> None:
-    """Recompute progress from the items and finish jobs with nothing left. Caller's transaction."""
+def refresh_jobs(s: Session, kind: str, job_ids: list[str]) -> list[tuple[str, str, float]]:
+    """Recompute progress from the items and finish jobs with nothing left. Caller's transaction.
+
+    Returns (kind, status, seconds) of the jobs this call finished."""
     Item = ITEM[kind]
+    finished: list[tuple[str, str, float]] = []
     if not job_ids:
-        return
+        return finished
     counts: dict[str, dict[str, int]] = {}
     for job_id, status, n in s.execute(
         select(Item.job_id, Item.status, func.count()).where(Item.job_id.in_(job_ids)).group_by(Item.job_id, Item.status)
@@ -159,9 +163,12 @@ def refresh_jobs(s: Session, kind: str, job_ids: list[str]) -> None:
                 job.error = {"code": "items_failed" if done_n else "all_items_failed",
                              "message": f"{failed_n} of {job.total} item(s) could not be processed; see their results."}
             changed = True
+            created = job.created_at if job.created_at.tzinfo else job.created_at.replace(tzinfo=now.tzinfo)
+            finished.append((job.kind, job.status, (now - created).total_seconds()))
         if changed:
             job.version += 1
             job.updated_at = now
+    return finished
 
 
 def write_grading_results(batch_items: list[ClaimedItem], results: dict[str, dict], worker: str | None = None) -> int:
@@ -191,8 +198,10 @@ def write_grading_results(batch_items: list[ClaimedItem], results: dict[str, dic
         s.execute(insert(GradingResult).values(rows).on_conflict_do_nothing(index_elements=["essay_id"]))
         s.execute(update(Essay).where(Essay.id.in_([m[0] for m in mine]))
                   .values(status="done", claimed_by=None, claimed_until=None, error=None))
-        refresh_jobs(s, "grading", sorted({m[1] for m in mine}))
-        return len(mine)
+        finished = refresh_jobs(s, "grading", sorted({m[1] for m in mine}))
+    metrics.ESSAYS_GRADED.inc(len(mine))
+    metrics.observe_finished(finished)
+    return len(mine)
 
 
 def write_lesson_results(batch_items: list[ClaimedItem], results: dict[str, dict], worker: str | None = None) -> int:
@@ -210,8 +219,9 @@ def write_lesson_results(batch_items: list[ClaimedItem], results: dict[str, dict
         for plan_id, _ in mine:
             s.execute(update(LessonPlan).where(LessonPlan.id == plan_id).values(
                 status="done", result=results[plan_id], claimed_by=None, claimed_until=None, finished_at=now))
-        refresh_jobs(s, "lesson", sorted({m[1] for m in mine}))
-        return len(mine)
+        finished = refresh_jobs(s, "lesson", sorted({m[1] for m in mine}))
+    metrics.observe_finished(finished)
+    return len(mine)
 
 
 def release_failed(kind: str, item: ClaimedItem, error: str, max_attempts: int, worker: str | None = None) -> bool:
@@ -227,8 +237,10 @@ def release_failed(kind: str, item: ClaimedItem, error: str, max_attempts: int, 
             .values(status="failed" if final else "pending", claimed_by=None, claimed_until=None,
                     error=(f"failed after {item.attempts} attempt(s): {error}"[:2000]))
         )
-        if res.rowcount and final:
-            refresh_jobs(s, kind, [item.job_id])
+        finished = refresh_jobs(s, kind, [item.job_id]) if res.rowcount and final else []
+    if final:
+        metrics.ITEMS_FAILED.labels(kind).inc()
+    metrics.observe_finished(finished)
     return final
 
 

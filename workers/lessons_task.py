@@ -5,7 +5,7 @@ import logging
 import os
 import time
 
-from workers import claims, runtime
+from workers import claims, metrics, runtime
 
 log = logging.getLogger("eduq.worker")
 MAX_BATCH = int(os.environ.get("EDUQ_LESSON_MAX_BATCH", 8))
@@ -19,6 +19,7 @@ def generate_batch(batch: claims.Batch) -> int:
     items = batch.items
     reqs = [i.payload for i in items]
     log.info("lesson batch size=%d jobs=%d", len(items), len(batch.jobs))
+    metrics.BATCH_SIZE.labels("lesson").observe(len(items))
     try:
         outs = engine.generate(reqs)
         return claims.write_lesson_results(items, {it.id: out for it, out in zip(items, outs)})

@@ -6,6 +6,8 @@ import logging
 import threading
 import time
 
+from workers import metrics
+
 log = logging.getLogger("eduq.worker")
 _lock = threading.Lock()
 _grader = None
@@ -23,6 +25,7 @@ def grader():
             g = DefaultGrader.load()
             g.warmup()  # fails loudly (e.g. out of memory) before any job is touched
             LOAD_SECONDS["grader"] = time.perf_counter() - t0
+            metrics.MODEL_LOAD.labels("grader").set(LOAD_SECONDS["grader"])
             log.info("grader %s loaded in %.1fs", g.version, LOAD_SECONDS["grader"])
             _grader = g
     return _grader
@@ -37,5 +40,6 @@ def lessons():
             t0 = time.perf_counter()
             _lessons = LessonEngine.load()
             LOAD_SECONDS["lessons"] = time.perf_counter() - t0
+            metrics.MODEL_LOAD.labels("lessons").set(LOAD_SECONDS["lessons"])
             log.info("lesson model loaded in %.1fs", LOAD_SECONDS["lessons"])
     return _lessons

@@ -12,7 +12,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from app.config import settings
 from app.db import reset_engine, session_scope
 from app.models import Essay, Job, LessonPlan, utcnow
-from workers import claims, runtime
+from workers import claims, metrics, runtime
 from workers.celery_app import celery_app
 
 log = logging.getLogger("eduq.worker")
@@ -33,6 +33,7 @@ def _remember_queues(sender=None, conf=None, options=None, **_):
 @worker_process_init.connect
 def _after_fork(**_):
     reset_engine()  # never share the parent's database connections
+    metrics.serve()
     if "grading" in _QUEUES:
         runtime.grader()
     if "lessons" in _QUEUES:
@@ -60,6 +61,7 @@ def grade_batch(batch: claims.Batch) -> int:
     texts = [i.payload for i in items]
     rubrics = [batch.jobs[i.job_id]["rubric"] for i in items]
     log.info("grading batch size=%d jobs=%d", len(items), len({i.job_id for i in items}))
+    metrics.BATCH_SIZE.labels("grading").observe(len(items))
     try:
         outs = grader.grade(texts, rubrics)
         results = {it.id: out for it, out in zip(items, outs)}

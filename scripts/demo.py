@@ -1,0 +1,128 @@
+"""`make demo`: the main job end to end on the embedded default (SQLite + a file-system broker).
+
+Starts the real API (gunicorn) and a real Celery worker process, creates a teacher, submits a class
+of 20 sample essays (app/demo/, written for this project) and a lesson request, waits, prints results.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+DEMO = ROOT / "app" / "demo"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main() -> int:
+    var = ROOT / "var" / "demo"
+    shutil.rmtree(var, ignore_errors=True)
+    var.mkdir(parents=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")}
+    env.update(EDUQ_VAR_DIR=str(var), PYTHONUNBUFFERED="1")
+    print(f"== EduQueue demo: SQLite at {var/'eduq.db'}, file-system broker under {var/'broker'}")
+    subprocess.run([str(BIN / "eduq"), "db", "upgrade"], env=env, check=True, cwd=ROOT)
+    out = subprocess.run([str(BIN / "eduq"), "teachers", "create", "--email", "demo@example.org", "--name", "Demo Teacher",
+                          "--school", "Demo Middle School"], env=env, check=True, cwd=ROOT, capture_output=True, text=True)
+    token = out.stdout.strip().splitlines()[-1]
+    headers = {"Authorization": f"Bearer {token}"}
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    logs = var / "logs"
+    logs.mkdir()
+    procs = [
+        subprocess.Popen([str(BIN / "gunicorn"), "-w", "1", "-k", "gthread", "--threads", "4", "-b", f"127.0.0.1:{port}",
+                          "app.wsgi:app"], env=env, cwd=ROOT, stdout=open(logs / "api.log", "wb"),
+                         stderr=subprocess.STDOUT, start_new_session=True),
+        subprocess.Popen([str(BIN / "celery"), "-A", "workers.celery_app", "worker", "-Q", "grading,lessons,maintenance",
+                          "-c", "1", "-P", "prefork", "-n", "demo@%h", "--without-gossip", "--without-mingle", "-l", "INFO"],
+                         env=env, cwd=ROOT, stdout=open(logs / "worker.log", "wb"), stderr=subprocess.STDOUT,
+                         start_new_session=True),
+    ]
+    try:
+        for _ in range(100):
+            try:
+                if requests.get(base + "/readyz", timeout=1).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            time.sleep(0.3)
+        print(f"== API on {base} (logs in {logs})")
+        klass = json.loads((DEMO / "class_8b.json").read_text())
+        lesson = json.loads((DEMO / "lesson_request.json").read_text())
+        t0 = time.time()
+        grading = requests.post(base + "/api/v1/grading-jobs", json=klass, headers=headers, timeout=30).json()["job"]
+        print(f"== grading job {grading['id']}: {grading['progress']['total']} essays queued")
+        lesson_job = requests.post(base + "/api/v1/lesson-jobs", json=lesson, headers=headers, timeout=30).json()["job"]
+        print(f"== lesson job {lesson_job['id']}: 1 plan queued")
+        grading = wait(base, grading, headers)
+        print(f"== grading job {grading['status']} in {time.time() - t0:.1f}s")
+        print_grades(base, grading, headers, klass)
+        lesson_job = wait(base, lesson_job, headers, timeout=900)
+        print(f"== lesson job {lesson_job['status']} in {time.time() - t0:.1f}s")
+        res = requests.get(base + lesson_job["links"]["results"], headers=headers, timeout=30).json()["results"]
+        for r in res:
+            print(r.get("markdown") or json.dumps(r, indent=2))
+            if r.get("warnings"):
+                print("warnings:", "; ".join(r["warnings"]))
+        ok = grading["status"] == "succeeded" and lesson_job["status"] == "succeeded"
+        return 0 if ok else 1
+    finally:
+        for p in procs:
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for p in procs:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+
+
+def wait(base, job, headers, timeout=600):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        job = requests.get(base + job["links"]["self"] + "?wait=20", headers=headers, timeout=40).json()["job"]
+        if job["status"] in ("succeeded", "failed", "cancelled"):
+            return job
+        print(f"   {job['kind']}: {job['status']} {job['progress']['done']}/{job['progress']['total']}")
+    raise SystemExit(f"timed out waiting for {job['id']}")
+
+
+def print_grades(base, job, headers, klass):
+    results = requests.get(base + job["links"]["results"] + "?limit=1000", headers=headers, timeout=30).json()["results"]
+    traits = [t["name"] for t in klass["rubric"].get("traits", [])]
+    head = f"{'essay':7} {'student':11} {'score':>5} " + " ".join(f"{t[:12]:>12}" for t in traits) + f" {'conf':>5}  review"
+    print(f"\nRubric: {klass['rubric']['name']} (scale {klass['rubric']['scale']['min']:g}-{klass['rubric']['scale']['max']:g})")
+    print(head)
+    print("-" * len(head))
+    for r in results:
+        tr = " ".join(f"{r['traits'].get(t, float('nan')):>12g}" for t in traits)
+        review = "; ".join(r["review_reasons"]) if r["needs_review"] else ""
+        print(f"{r['essay_id']:7} {str(r.get('student_ref') or ''):11} {r['score']:>5g} {tr} {r['confidence']:>5.2f}  {review}")
+    first = next((r for r in results if r["feedback"]), None)
+    if first:
+        print(f"\nFeedback for {first['essay_id']}:")
+        for f in first["feedback"]:
+            print(textwrap.fill(f"- [{f['trait']}] {f['comment']}", 100, subsequent_indent="  "))
+    print()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
