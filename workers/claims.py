@@ -14,7 +14,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -87,6 +87,7 @@ def claim(kind: str, limit: int, lease_s: float, max_attempts: int, worker: str 
     worker = worker or worker_id()
     now = utcnow()
     batch = Batch()
+    finished: list[Finished] = []
     with session_scope() as s:
         ids = s.scalars(
             select(Item.id)
@@ -116,9 +117,10 @@ def claim(kind: str, limit: int, lease_s: float, max_attempts: int, worker: str 
         s.execute(update(Job).where(Job.id.in_(job_ids), Job.status == "queued")
                   .values(status="running", started_at=now, updated_at=now, version=Job.version + 1))
         if over:
-            refresh_jobs(s, kind, job_ids)
+            finished = refresh_jobs(s, kind, job_ids)
         batch.items = sorted((ClaimedItem(r.id, r.job_id, r.position, r.attempts, r[4]) for r in rows if r.id not in over),
                              key=lambda i: (i.job_id, i.position))
+    after_finish(finished)
     return batch
 
 
@@ -136,12 +138,30 @@ def claim_batch(kind: str, max_batch: int, max_wait_s: float, lease_s: float, ma
 
 # ---------------------------------------------------------------------------------- writing
 
-def refresh_jobs(s: Session, kind: str, job_ids: list[str]) -> list[tuple[str, str, float]]:
+def after_finish(finished: list["Finished"]) -> None:
+    """Once the transaction that finished jobs has committed: metrics, then webhooks."""
+    for f in finished:
+        metrics.JOB_DURATION.labels(f.kind, f.status).observe(max(0.0, f.seconds))
+        if f.has_callback:
+            from app.services.webhooks import enqueue
+
+            enqueue(f.job_id)
+
+
+class Finished(NamedTuple):
+    job_id: str
+    kind: str
+    status: str
+    seconds: float
+    has_callback: bool
+
+
+def refresh_jobs(s: Session, kind: str, job_ids: list[str]) -> list[Finished]:
     """Recompute progress from the items and finish jobs with nothing left. Caller's transaction.
 
-    Returns (kind, status, seconds) of the jobs this call finished."""
+    Returns the jobs this call finished; pass them to `after_finish` once committed."""
     Item = ITEM[kind]
-    finished: list[tuple[str, str, float]] = []
+    finished: list[Finished] = []
     if not job_ids:
         return finished
     counts: dict[str, dict[str, int]] = {}
@@ -164,7 +184,8 @@ def refresh_jobs(s: Session, kind: str, job_ids: list[str]) -> list[tuple[str, s
                              "message": f"{failed_n} of {job.total} item(s) could not be processed; see their results."}
             changed = True
             created = job.created_at if job.created_at.tzinfo else job.created_at.replace(tzinfo=now.tzinfo)
-            finished.append((job.kind, job.status, (now - created).total_seconds()))
+            finished.append(Finished(job.id, job.kind, job.status, (now - created).total_seconds(),
+                                     bool(job.callback_url)))
         if changed:
             job.version += 1
             job.updated_at = now
@@ -200,7 +221,7 @@ def write_grading_results(batch_items: list[ClaimedItem], results: dict[str, dic
                   .values(status="done", claimed_by=None, claimed_until=None, error=None))
         finished = refresh_jobs(s, "grading", sorted({m[1] for m in mine}))
     metrics.ESSAYS_GRADED.inc(len(mine))
-    metrics.observe_finished(finished)
+    after_finish(finished)
     return len(mine)
 
 
@@ -220,7 +241,7 @@ def write_lesson_results(batch_items: list[ClaimedItem], results: dict[str, dict
             s.execute(update(LessonPlan).where(LessonPlan.id == plan_id).values(
                 status="done", result=results[plan_id], claimed_by=None, claimed_until=None, finished_at=now))
         finished = refresh_jobs(s, "lesson", sorted({m[1] for m in mine}))
-    metrics.observe_finished(finished)
+    after_finish(finished)
     return len(mine)
 
 
@@ -240,7 +261,7 @@ def release_failed(kind: str, item: ClaimedItem, error: str, max_attempts: int, 
         finished = refresh_jobs(s, kind, [item.job_id]) if res.rowcount and final else []
     if final:
         metrics.ITEMS_FAILED.labels(kind).inc()
-    metrics.observe_finished(finished)
+    after_finish(finished)
     return final
 
 

@@ -31,8 +31,3 @@ def serve() -> None:
         _served = True
     except OSError as e:
         log.warning("worker metrics port %s unavailable: %s", port, e)
-
-
-def observe_finished(finished: list[tuple[str, str, float]]) -> None:
-    for kind, status, seconds in finished:
-        JOB_DURATION.labels(kind, status).observe(max(0.0, seconds))

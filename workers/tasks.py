@@ -149,3 +149,44 @@ def sweep() -> dict:
     if found:
         log.info("sweeper re-published %d job(s)", len(found))
     return {"republished": len(found)}
+
+
+# ------------------------------------------------------------------------------ webhooks
+
+class CallbackFailed(Exception):
+    pass
+
+
+@celery_app.task(name="eduq.webhook", bind=True, acks_late=True, max_retries=8,
+                 autoretry_for=(CallbackFailed,) + DB_ERRORS, retry_backoff=5, retry_backoff_max=3600, retry_jitter=True)
+def webhook(self, job_id: str) -> dict:
+    import requests
+
+    from app.models import WebhookDelivery
+    from app.services.jobs import job_view
+    from app.services.webhooks import body_for, sign
+
+    with session_scope() as s:
+        job = s.get(Job, job_id)
+        if job is None or not job.callback_url:
+            return {"skipped": True}
+        if s.scalar(select(WebhookDelivery.id).where(WebhookDelivery.job_id == job_id, WebhookDelivery.delivered.is_(True))):
+            return {"already_delivered": True}
+        url, body = job.callback_url, body_for(job_view(job))
+    attempt = self.request.retries + 1
+    t0 = time.monotonic()
+    status, error = None, None
+    try:
+        r = requests.post(url, data=body, timeout=10, allow_redirects=False, headers={
+            "Content-Type": "application/json", "X-Signature": sign(body), "X-EduQueue-Job": job_id,
+            "X-EduQueue-Delivery": str(attempt), "User-Agent": "EduQueue-Webhook/1"})
+        status = r.status_code
+    except requests.RequestException as e:
+        error = f"{type(e).__name__}: {e}"[:500]
+    ok = status is not None and 200 <= status < 300
+    with session_scope() as s:
+        s.add(WebhookDelivery(job_id=job_id, attempt=attempt, url=url, status_code=status, error=error,
+                              duration_ms=int((time.monotonic() - t0) * 1000), delivered=ok))
+    if not ok:
+        raise CallbackFailed(f"callback for {job_id} answered {status or error}")
+    return {"delivered": True, "attempt": attempt}

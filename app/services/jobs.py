@@ -190,4 +190,9 @@ def cancel(who: Principal, job_id: str) -> dict:
         job.version += 1
         s.flush()
         view = job_view(job)
+        callback = bool(job.callback_url)
+    if callback:
+        from .webhooks import enqueue
+
+        enqueue(job_id)
     return view
