@@ -48,5 +48,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     lessons.init_app(api)
     jobs.init_app(api)
     service.init_app(app)
-    logging.getLogger("eduq").setLevel(logging.INFO)
+    from .logging_setup import configure
+
+    configure()
     return app

@@ -1,11 +1,14 @@
 """Prometheus metrics (prometheus_client). Multiprocess mode when PROMETHEUS_MULTIPROC_DIR is set."""
 from __future__ import annotations
 
+import logging
 import os
 import time
 
 from flask import Flask, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+
+access = logging.getLogger("eduq.access")
 
 REQUEST_LATENCY = Histogram("eduq_http_request_duration_seconds", "API request latency",
                             ["method", "route", "status"],
@@ -72,5 +75,14 @@ def init_app(app: Flask) -> None:
         t0 = getattr(g, "_t0", None)
         if t0 is not None:
             route = request.url_rule.rule if request.url_rule else "unmatched"
-            REQUEST_LATENCY.labels(request.method, route, str(resp.status_code)).observe(time.perf_counter() - t0)
+            elapsed = time.perf_counter() - t0
+            REQUEST_LATENCY.labels(request.method, route, str(resp.status_code)).observe(elapsed)
+            principal = getattr(g, "principal", None)
+            job_id = (request.view_args or {}).get("job_id")
+            if job_id is None and resp.is_json and resp.status_code in (200, 202):
+                body = resp.get_json(silent=True) or {}
+                job_id = (body.get("job") or {}).get("id") if isinstance(body, dict) else None
+            access.info("request", extra={"method": request.method, "route": route, "status": resp.status_code,
+                                          "ms": round(elapsed * 1000, 1), "job_id": job_id,
+                                          "teacher_id": principal.teacher_id if principal else None})
         return resp

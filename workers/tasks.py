@@ -5,7 +5,7 @@ import logging
 import time
 from datetime import timedelta
 
-from celery.signals import celeryd_init, worker_process_init, worker_ready
+from celery.signals import after_setup_logger, celeryd_init, worker_process_init, worker_ready
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 
@@ -19,6 +19,13 @@ log = logging.getLogger("eduq.worker")
 _QUEUES: set[str] = set()
 DB_ERRORS = (OperationalError, InterfaceError)
 TASK_BUDGET_S = 60.0  # after this, a task stops helping other jobs and returns
+
+
+@after_setup_logger.connect
+def _json_logs(**_):
+    from app.logging_setup import configure
+
+    configure()
 
 
 @celeryd_init.connect
@@ -60,7 +67,8 @@ def grade_batch(batch: claims.Batch) -> int:
         return 0
     texts = [i.payload for i in items]
     rubrics = [batch.jobs[i.job_id]["rubric"] for i in items]
-    log.info("grading batch size=%d jobs=%d", len(items), len({i.job_id for i in items}))
+    log.info("grading batch size=%d jobs=%d", len(items), len(batch.jobs),
+             extra={"batch_size": len(items), "job_ids": sorted(batch.jobs)})
     metrics.BATCH_SIZE.labels("grading").observe(len(items))
     try:
         outs = grader.grade(texts, rubrics)
@@ -106,7 +114,8 @@ def grade(self, job_id: str) -> dict:
         # Another worker holds some of this job's essays. If it dies, its lease expires:
         # come back then so the job never waits on a dead worker.
         raise self.retry(countdown=wait + 1.0, max_retries=None)
-    log.info("grade %s: %d essays in %d batches, %.2fs", job_id, essays, batches, time.monotonic() - t0)
+    log.info("grade task done", extra={"job_id": job_id, "essays": essays, "batches": batches,
+                                       "seconds": round(time.monotonic() - t0, 2)})
     return {"essays": essays, "batches": batches}
 
 
