@@ -204,6 +204,11 @@ class CausalLM:
                 eos.add(tid)
         self.eos_ids = sorted(eos)
         self.stats = GenStats()
+        import inspect
+
+        # transformers 5.x renamed forward(past_key_values=) to forward(cache=)
+        params = inspect.signature(model.forward).parameters
+        self._cache_kw = "cache" if "cache" in params else "past_key_values"
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -258,20 +263,19 @@ class CausalLM:
             g.manual_seed(int(r.seed) & 0x7FFFFFFFFFFFFFFF)
             gens.append(g)
 
-        vocab = self.model.config.vocab_size
         from transformers import DynamicCache
 
-        cache = DynamicCache()
+        cache = DynamicCache()  # filled in place by the model; we keep our own reference
+        ckw = self._cache_kw
         with torch.inference_mode():
             out = self.model(
                 input_ids=input_ids,
                 attention_mask=attn,
                 position_ids=pos,
-                past_key_values=cache,
                 use_cache=True,
                 logits_to_keep=1,
+                **{ckw: cache},
             )
-        cache = out.past_key_values
         logits = out.logits[:, -1, :].float()
 
         active = list(range(B))  # original row index per batch slot
@@ -362,10 +366,9 @@ class CausalLM:
                     input_ids=next_dev,
                     attention_mask=attn,
                     position_ids=last_pos.view(-1, 1),
-                    past_key_values=cache,
                     use_cache=True,
+                    **{ckw: cache},
                 )
-                cache = out.past_key_values
                 logits = out.logits[:, -1, :].float()
 
         stats.seconds = time.perf_counter() - t0
@@ -379,5 +382,4 @@ class CausalLM:
                 if cut >= 0:
                     text = text[:cut]
             results.append(GenResult(text=text, n_tokens=len(generated[i]), finish_reason=finish[i]))
-        _ = vocab
         return results
