@@ -22,7 +22,14 @@ def generate_batch(batch: claims.Batch) -> int:
     metrics.BATCH_SIZE.labels("lesson").observe(len(items))
     try:
         outs = engine.generate(reqs)
-        return claims.write_lesson_results(items, {it.id: out for it, out in zip(items, outs)})
+        good = {}
+        for it, out in zip(items, outs):
+            if out.get("lesson") is None:  # the engine refused the request: no retry will help
+                msg = "; ".join(f"{e.get('field')}: {e.get('message')}" for e in out.get("errors") or []) or "invalid request"
+                claims.release_failed("lesson", it, msg, max_attempts=0)
+            else:
+                good[it.id] = out
+        return claims.write_lesson_results(items, good)
     except Exception as exc:
         log.warning("lesson batch of %d raised %s; generating one by one", len(items), type(exc).__name__)
         written = 0

@@ -3,6 +3,7 @@ parent, so CUDA is only ever initialised in the child that uses it."""
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 
@@ -38,7 +39,7 @@ def lessons():
             from workers.lessons import LessonEngine
 
             t0 = time.perf_counter()
-            _lessons = LessonEngine.load()
+            _lessons = LessonEngine.load(budget_scale=float(os.environ.get("EDUQ_LESSON_BUDGET_SCALE", 1.0)))
             LOAD_SECONDS["lessons"] = time.perf_counter() - t0
             metrics.MODEL_LOAD.labels("lessons").set(LOAD_SECONDS["lessons"])
             log.info("lesson model loaded in %.1fs", LOAD_SECONDS["lessons"])

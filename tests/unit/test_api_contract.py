@@ -239,3 +239,32 @@ def test_service_endpoints(client):
     assert "GradingJobRequest" in spec["components"]["schemas"]
     assert client.get("/api/docs").status_code == 200
     assert b"eduq_http_request_duration_seconds" in client.get("/metrics").data
+
+
+LESSON = {"topic": "Photosynthesis", "subject": "Science", "grade_level": "5", "duration_minutes": 45}
+
+
+def test_lesson_job_accepted_single_and_several(client, teacher):
+    r = client.post("/api/v1/lesson-jobs", json=LESSON, headers=teacher["headers"])
+    assert r.status_code == 202 and r.get_json()["job"]["kind"] == "lesson"
+    assert r.get_json()["job"]["progress"]["total"] == 1
+    r = client.post("/api/v1/lesson-jobs", json={"lessons": [LESSON, {**LESSON, "grade_level": "K"}]},
+                    headers=teacher["headers"])
+    assert r.status_code == 202 and r.get_json()["job"]["progress"]["total"] == 2
+
+
+@pytest.mark.parametrize("body,field", [
+    ({**LESSON, "topic": "  "}, "topic"),
+    ({**LESSON, "topic": ""}, "topic"),
+    ({**LESSON, "grade_level": "13"}, "grade_level"),
+    ({**LESSON, "grade_level": "college"}, "grade_level"),
+    ({**LESSON, "duration_minutes": 5}, "duration_minutes"),
+    ({**LESSON, "duration_minutes": 241}, "duration_minutes"),
+    ({**LESSON, "language": "xx"}, "language"),
+    ({"lessons": [LESSON] * 21}, "lessons"),
+    ({"lessons": [LESSON, {**LESSON, "duration_minutes": 2}]}, "lessons[1].duration_minutes"),
+    ({"lessons": []}, "lessons"),
+])
+def test_lesson_validation_422(client, teacher, body, field):
+    err = assert_error(client.post("/api/v1/lesson-jobs", json=body, headers=teacher["headers"]), 422, "validation_error")
+    assert field in [d["field"] for d in err["details"]], err

@@ -46,9 +46,24 @@ def to_markdown(lesson: dict) -> str:
 
 
 def to_docx(lesson: dict) -> bytes:
+    return lessons_to_docx([lesson])
+
+
+def lessons_to_docx(lessons: list[dict]) -> bytes:
+    """One Word document holding every plan of a job, a page each."""
     from docx import Document
 
     doc = Document()
+    for i, lesson in enumerate(lessons):
+        if i:
+            doc.add_page_break()
+        _write_docx(doc, lesson)
+    buf = io.BytesIO()
+    doc.save(buf)
+    return buf.getvalue()
+
+
+def _write_docx(doc, lesson: dict) -> None:
     doc.add_heading(lesson.get("title") or "Lesson plan", level=0)
     doc.add_paragraph(
         f"Subject: {lesson.get('subject', '')}    {_grade_label(lesson.get('grade_level', ''))}    "
@@ -71,6 +86,3 @@ def to_docx(lesson: dict) -> bytes:
             doc.add_paragraph(_esc(a), style="List Number")
     bullets("Assessment", lesson.get("assessment") or [])
     bullets("Differentiation", lesson.get("differentiation") or [])
-    buf = io.BytesIO()
-    doc.save(buf)
-    return buf.getvalue()
