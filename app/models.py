@@ -95,6 +95,10 @@ class Job(Base):
     rubric: Mapped[dict | None] = mapped_column(JSONType)
     params: Mapped[dict | None] = mapped_column(JSONType)
     callback_url: Mapped[str | None] = mapped_column(Text)
+    # long jobs (training): a lease with heartbeat, so a redelivered message never runs them twice
+    lease_owner: Mapped[str | None] = mapped_column(String(200))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Essay(Base):
@@ -176,3 +180,67 @@ class WebhookDelivery(Base):
     duration_ms: Mapped[int | None] = mapped_column(Integer)
     delivered: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ScoreOverride(Base):
+    """A teacher's own score for an essay, kept beside the model's (who and when), exported too."""
+
+    __tablename__ = "score_overrides"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("ovr"))
+    essay_id: Mapped[str] = mapped_column(ForeignKey("essays.id", ondelete="CASCADE"), index=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    teacher_id: Mapped[str] = mapped_column(ForeignKey("teachers.id", ondelete="CASCADE"))
+    score: Mapped[float] = mapped_column(Float)
+    traits: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AuditEvent(Base):
+    """Who read or changed what: results reads and exports, overrides, deletions."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_school_created", "school_id", "created_at"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("aud"))
+    teacher_id: Mapped[str | None] = mapped_column(String(40))
+    school_id: Mapped[str | None] = mapped_column(String(40))
+    action: Mapped[str] = mapped_column(String(40))
+    job_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class GraderModel(Base):
+    """A fine-tuned grader version: artifacts in the model store, metrics on its held-out split."""
+
+    __tablename__ = "grader_models"
+    __table_args__ = (Index("ix_grader_models_school_rubric", "school_id", "rubric_key"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("mdl"))
+    teacher_id: Mapped[str] = mapped_column(ForeignKey("teachers.id", ondelete="CASCADE"), index=True)
+    school_id: Mapped[str] = mapped_column(ForeignKey("schools.id", ondelete="CASCADE"))
+    job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default="candidate")  # candidate | active | retired
+    rubric: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    rubric_key: Mapped[str] = mapped_column(String(64))  # hash of the rubric: one active model per rubric
+    base_model: Mapped[str] = mapped_column(String(200))
+    method: Mapped[str] = mapped_column(String(16))
+    metrics: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    artifact_uri: Mapped[str | None] = mapped_column(Text)
+    checksum: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    activated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class TrainingExample(Base):
+    """One scored essay of a fine-tune job (its training data, kept with the job)."""
+
+    __tablename__ = "training_examples"
+    __table_args__ = (UniqueConstraint("job_id", "position", name="uq_training_examples_job_position"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("tex"))
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    score: Mapped[float] = mapped_column(Float)
+    traits: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    demographics: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
