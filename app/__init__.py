@@ -38,16 +38,21 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config.update(test_config)
     app.json.sort_keys = False
 
-    from . import errors, metrics
-    from .api import grading, jobs, lessons, service
+    from . import errors, limits, metrics, web
+    from .api import grading, jobs, lessons, overrides, privacy, service
 
     metrics.init_app(app)
     api = EduqApi(app)
     errors.init_app(app)  # after Api(): our error format replaces flask-smorest's
+    limits.init_limits(app)  # per-token rate limits: 429 in the error format, with Retry-After
+    limits.init_cors(app)  # EDUQ_CORS_ORIGINS; none by default
     grading.init_app(api)
     lessons.init_app(api)
     jobs.init_app(api)
+    overrides.init_app(api)
+    privacy.init_app(api)
     service.init_app(app)
+    web.init_app(app)  # the teacher page at / and /app
     from .logging_setup import configure
 
     configure()

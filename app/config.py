@@ -44,6 +44,12 @@ class Settings:
     republish_after_s: int = 120
     sweep_interval_s: int = 30
     long_poll_max_s: int = 30
+    # limits and privacy (rate limits are per bearer token; "" disables one)
+    rate_limit: str = "600/minute;20000/hour"
+    submit_rate_limit: str = "120/minute;2000/hour"
+    cors_origins: tuple = ()
+    retention_days: int = 365
+    purge_interval_s: int = 86400
     # misc
     extra: dict = field(default_factory=dict)
 
@@ -75,6 +81,11 @@ def load_settings() -> Settings:
         republish_after_s=_int("EDUQ_REPUBLISH_AFTER_S", 120),
         sweep_interval_s=_int("EDUQ_SWEEP_INTERVAL_S", 30),
         long_poll_max_s=_int("EDUQ_LONG_POLL_MAX_S", 30),
+        rate_limit=os.environ.get("EDUQ_RATE_LIMIT", "600/minute;20000/hour").strip(),
+        submit_rate_limit=os.environ.get("EDUQ_SUBMIT_RATE_LIMIT", "120/minute;2000/hour").strip(),
+        cors_origins=tuple(o.strip() for o in os.environ.get("EDUQ_CORS_ORIGINS", "").split(",") if o.strip()),
+        retention_days=_int("EDUQ_RETENTION_DAYS", 365),
+        purge_interval_s=_int("EDUQ_PURGE_INTERVAL_S", 86400),
     )
 
 

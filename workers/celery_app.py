@@ -18,6 +18,7 @@ TASK_ROUTES = {
     "eduq.lesson": {"queue": "lessons"},
     "eduq.train": {"queue": "training"},
     "eduq.sweep": {"queue": "maintenance"},
+    "eduq.purge": {"queue": "maintenance"},
     "eduq.webhook": {"queue": "webhooks"},
 }
 
@@ -64,6 +65,8 @@ def make_celery() -> Celery:
         timezone="UTC",
         beat_schedule={
             "sweep-stale-jobs": {"task": "eduq.sweep", "schedule": float(cfg.sweep_interval_s)},
+            "purge-expired-data": {"task": "eduq.purge", "schedule": float(cfg.purge_interval_s),
+                                   "options": {"queue": "maintenance"}},
         },
     )
     return app

@@ -199,3 +199,13 @@ def webhook(self, job_id: str) -> dict:
     if not ok:
         raise CallbackFailed(f"callback for {job_id} answered {status or error}")
     return {"delivered": True, "attempt": attempt}
+
+
+# ------------------------------------------------------------------------------ retention
+
+@celery_app.task(name="eduq.purge", acks_late=True, ignore_result=True)
+def purge() -> dict:
+    """Delete the content of finished jobs older than EDUQ_RETENTION_DAYS (see app/services/retention.py)."""
+    from app.services.retention import purge_expired
+
+    return purge_expired()

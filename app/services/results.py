@@ -6,9 +6,10 @@ from sqlalchemy import select
 from ..auth import Principal
 from ..db import session_scope
 from ..errors import ApiError
-from ..models import Essay, GradingResult, LessonPlan
+from ..models import Essay, GradingResult, LessonPlan, ScoreOverride, Teacher
+from . import audit
 from .csvio import write_csv
-from .jobs import decode_cursor, encode_cursor, get_job, job_view  # noqa: F401
+from .jobs import decode_cursor, encode_cursor, get_job, iso, job_view  # noqa: F401
 
 
 def _grading_rows(s, job_id: str, after: int | None, limit: int | None):
@@ -33,6 +34,31 @@ def grading_result(essay: Essay, res: GradingResult | None) -> dict:
             "score": res.score, "traits": res.traits or {}, "confidence": res.confidence,
             "needs_review": res.needs_review, "review_reasons": res.review_reasons or [],
             "feedback": res.feedback or [], "model_version": res.model_version, "error": None}
+
+
+def latest_overrides(s, essay_ids: list[str]) -> dict[str, dict]:
+    """essay row id -> the newest teacher override as {"score","traits","note","by","by_id","at"}."""
+    if not essay_ids:
+        return {}
+    rows = s.execute(select(ScoreOverride, Teacher.email)
+                     .join(Teacher, Teacher.id == ScoreOverride.teacher_id, isouter=True)
+                     .where(ScoreOverride.essay_id.in_(essay_ids))
+                     .order_by(ScoreOverride.created_at, ScoreOverride.id)).all()
+    out: dict[str, dict] = {}
+    for o, email in rows:  # oldest first: the newest wins
+        out[o.essay_id] = {"score": o.score, "traits": o.traits or {}, "note": o.note,
+                           "by": email or o.teacher_id, "by_id": o.teacher_id, "at": iso(o.created_at)}
+    return out
+
+
+def _with_overrides(s, rows) -> list[dict]:
+    ovr = latest_overrides(s, [e.id for e, _ in rows])
+    out = []
+    for e, r in rows:
+        d = grading_result(e, r)
+        d["override"] = ovr.get(e.id)
+        out.append(d)
+    return out
 
 
 def _lesson_rows(s, job_id: str, after: int | None, limit: int | None):
@@ -60,7 +86,7 @@ def results_page(who: Principal, job_id: str, limit: int, after: int | None) -> 
             rows = _grading_rows(s, job.id, after, limit)
             more = len(rows) > limit
             rows = rows[:limit]
-            results = [grading_result(e, r) for e, r in rows]
+            results = _with_overrides(s, rows)
             last = rows[-1][0].position if rows else None
         elif job.kind == "lesson":
             plans = _lesson_rows(s, job.id, after, limit)
@@ -70,6 +96,7 @@ def results_page(who: Principal, job_id: str, limit: int, after: int | None) -> 
             last = plans[-1].position if plans else None
         else:
             results, more, last = ([job.params.get("result")] if job.params and job.params.get("result") else []), False, None
+        audit.record(s, who, "results.read", job.id, {"count": len(results), "after": after})
     return {"job": view, "results": results, "next_cursor": encode_cursor(last) if more else None}
 
 
@@ -81,17 +108,23 @@ def results_csv(who: Principal, job_id: str) -> tuple[str, str]:
                            "validation_error", [{"field": "format", "message": "csv is for grading jobs"}])
         rows = _grading_rows(s, job.id, None, None)
         traits = [t["name"] for t in (job.rubric or {}).get("traits") or []]
+        dicts = _with_overrides(s, rows)
+        audit.record(s, who, "results.export", job.id, {"format": "csv", "rows": len(dicts)})
     header = (["essay_id", "student_ref", "status", "score"] + [f"trait_{t}" for t in traits]
-              + ["confidence", "needs_review", "review_reasons", "feedback", "model_version", "error"])
+              + ["confidence", "needs_review", "review_reasons", "feedback", "model_version", "error"]
+              + ["override_score", "override_by", "override_at", "override_note"]
+              + [f"override_trait_{t}" for t in traits])
     out = []
-    for e, r in rows:
-        d = grading_result(e, r)
+    for d in dicts:
+        o = d["override"] or {}
         out.append([d["essay_id"], d["student_ref"] or "", d["status"], _num(d["score"])]
                    + [_num(d["traits"].get(t)) for t in traits]
                    + [_num(d["confidence"]), "true" if d["needs_review"] else "false",
                       "; ".join(d["review_reasons"]),
                       " | ".join(f"{f.get('trait')}: {f.get('comment')}" for f in d["feedback"]),
-                      d["model_version"] or "", d["error"] or ""])
+                      d["model_version"] or "", d["error"] or ""]
+                   + [_num(o.get("score")), o.get("by") or "", o.get("at") or "", o.get("note") or ""]
+                   + [_num((o.get("traits") or {}).get(t)) for t in traits])
     return f"{job_id}-results.csv", write_csv(header, out)
 
 
@@ -108,6 +141,7 @@ def results_docx(who: Principal, job_id: str) -> tuple[str, bytes]:
             raise ApiError(422, "Word export is for lesson jobs; use ?format=csv for grading results.",
                            "validation_error", [{"field": "format", "message": "docx is for lesson jobs"}])
         plans = [p.result["lesson"] for p in _lesson_rows(s, job.id, None, None) if p.result]
+        audit.record(s, who, "results.export", job.id, {"format": "docx", "rows": len(plans)})
     from workers.lessons.render import lessons_to_docx  # python-docx; only lesson exports need it
 
     return f"{job_id}-lessons.docx", lessons_to_docx(plans)
