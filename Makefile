@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
-.PHONY: install demo test test-fast bench services train-default clean lint
+.PHONY: install demo test test-fast bench services train-default clean lint chaos load
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -23,10 +23,19 @@ services:
 	bash scripts/ensure_services.sh
 
 test: $(STAMP) services
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+	bash scripts/ensure_browser.sh
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests --ignore=tests/chaos
 
 test-fast: $(STAMP) services
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit
+
+# fault tests: restart Redis, stop Postgres, kill the API, poison essays (~8 min; see docs/reliability.md)
+chaos: $(STAMP) services
+	EDUQ_CHAOS=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/chaos
+
+# 10,000 essays in 500 jobs from 20 clients against a fresh database; table + var/load.json
+load: $(STAMP) services
+	$(BIN)/python scripts/load.py --essays 10000 --jobs 500 --clients 20 --out var/load.json
 
 bench: $(STAMP) services
 	$(BIN)/python bench/run.py
