@@ -4,8 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from workers.grader.default import DefaultGrader, confidence, map_to_scale
-from workers.grader.metrics import agreement, qwk
+from workers.grader.default import RESULT_KEYS, DefaultGrader, confidence, map_to_scale
+from workers.grader.evaluate import qwk
+from workers.grader.metrics import agreement
 
 GOOD = ("Many people think that school uniforms limit how students express themselves, but I believe uniforms "
         "help schools more than they hurt. First, uniforms save families money because parents do not have to buy "
@@ -34,8 +35,11 @@ def test_map_to_scale_steps_and_ranges():
     assert map_to_scale(0.55, {"min": 1, "max": 5, "step": 0.5}) == 3.0
     assert map_to_scale(0.6, {"min": 1, "max": 5, "step": 0.5}) == 3.5
     assert map_to_scale(0.333, {"min": 0, "max": 60, "step": 1}) == 20
-    v = map_to_scale(0.41, {"min": 0, "max": 60, "step": 1})
-    assert v == int(v) and 0 <= v <= 60
+    assert map_to_scale(0.41, {"min": 0, "max": 60, "step": 1}) == 25  # 24.6 -> 25
+    assert map_to_scale(-0.2, {"min": 0, "max": 60, "step": 1}) == 0
+    assert map_to_scale(0.5, {"min": 0, "max": 60, "step": 5}) == 30
+    assert map_to_scale(0.99, {"min": 0, "max": 10, "step": 4}) == 8  # 4 does not divide 10: stay <= max
+    assert map_to_scale(0.5, {"min": 0, "max": 3, "step": 0.5}) == 1.5
 
 
 def test_confidence_is_a_probability_and_falls_with_uncertainty():
@@ -50,7 +54,9 @@ def test_grade_returns_one_complete_result_per_text_on_each_scale(grader):
     out = grader.grade([GOOD, GOOD, GOOD], [RUBRIC, half, wide])
     assert len(out) == 3
     for res, rb in zip(out, [RUBRIC, half, wide]):
-        assert set(res) >= {"score", "traits", "confidence", "needs_review", "review_reasons", "feedback", "model_version"}
+        assert set(res) == set(RESULT_KEYS)
+        assert isinstance(res["needs_review"], bool) and isinstance(res["review_reasons"], list)
+        assert 1 <= len(res["feedback"]) <= 2 and all(set(f) == {"trait", "comment"} for f in res["feedback"])
         sc = rb["scale"]
         k = (res["score"] - sc["min"]) / sc["step"]
         assert sc["min"] <= res["score"] <= sc["max"] and abs(k - round(k)) < 1e-9
@@ -62,7 +68,7 @@ def test_grade_returns_one_complete_result_per_text_on_each_scale(grader):
 
 def test_review_flags(grader):
     texts = ["", "   ", "Uniforms are good.", "xq zzkv bbrt plmn qwrtp " * 20, GOOD,
-             (GOOD.split("\n\n")[0] + "\n\n") * 3]
+             (GOOD.split("\n\n")[0] + "\n\n") * 3, "money " * 80]
     out = grader.grade(texts, [RUBRIC] * len(texts))
     assert out[0]["needs_review"] and out[0]["review_reasons"][0].startswith("empty")
     assert out[1]["review_reasons"][0].startswith("empty")
@@ -70,7 +76,28 @@ def test_review_flags(grader):
     assert any(r.startswith("nonsense") for r in out[3]["review_reasons"])
     assert not any(r.startswith(("empty", "too short", "nonsense", "repeated")) for r in out[4]["review_reasons"])
     assert any(r.startswith("repeated") for r in out[5]["review_reasons"])
+    assert any(r.startswith("nonsense") for r in out[6]["review_reasons"])
+    assert out[0]["score"] == RUBRIC["scale"]["min"] and out[0]["confidence"] == 0.0
+    assert not out[4]["needs_review"] or out[4]["review_reasons"]
 
+
+def test_trait_names_map_to_trained_traits(grader):
+    col = grader.trait_column
+    names = grader.trait_names
+    assert names[col("organization")] == "organization"
+    assert names[col("Organisation")] == "organization"
+    assert names[col("Structure")] == "organization"
+    assert names[col("grammar")] == "conventions"
+    assert names[col("Word Choice")] == "word_choice"
+    assert names[col("Voice and tone")] == "voice"
+    assert names[col("ideas")] == "ideas"  # a trained name wins over any synonym
+    assert col("creativity") is None and col("") is None  # -> holistic
+    rb = {"name": "t", "scale": {"min": 0, "max": 3, "step": 0.5},
+          "traits": [{"name": "Grammar", "scale": {"min": 1, "max": 4, "step": 1}}, {"name": "creativity"}]}
+    res = grader.grade([GOOD], [rb])[0]
+    assert set(res["traits"]) == {"Grammar", "creativity"}
+    assert res["traits"]["Grammar"] in {1, 2, 3, 4}
+    assert res["traits"]["creativity"] in {0, 0.5, 1, 1.5, 2, 2.5, 3}
 
 def test_off_topic_is_flagged(grader):
     game = ("My favourite video game is a racing game where you build your own cars. You unlock new engines by "
@@ -91,11 +118,22 @@ def test_feedback_is_grounded_in_counts(grader):
 
 
 def test_embed_restores_order_with_mixed_lengths(grader):
-    texts = ["short one", GOOD, "a medium length sentence about uniforms and money", GOOD[:200]]
-    together = grader.encoder.embed(texts)
-    alone = np.stack([grader.encoder.embed([t])[0] for t in texts])
-    assert np.allclose(together, alone, atol=2e-2)
+    enc = grader.encoder
+    texts = ["short one", GOOD, "", "a medium length sentence about uniforms and money", GOOD[:200],
+             "Cats sleep most of the day."]
+    old = enc.batch_size
+    enc.batch_size = 2  # several length-sorted batches
+    try:
+        together = enc.embed(texts)
+    finally:
+        enc.batch_size = old
+    alone = np.stack([enc.embed([t])[0] for t in texts])
+    assert together.shape == (len(texts), enc.dim) and together.dtype == np.float32
+    cos = together @ alone.T
+    assert (cos.argmax(1) == np.arange(len(texts))).all()
+    assert np.diag(cos).min() > 0.995
     assert np.allclose(np.linalg.norm(together, axis=1), 1.0, atol=1e-3)
+    assert enc.embed([]).shape == (0, enc.dim)
 
 
 def test_longer_better_essays_score_higher(grader):
@@ -106,6 +144,10 @@ def test_longer_better_essays_score_higher(grader):
 
 def test_qwk_and_agreement():
     assert qwk([1, 2, 3, 4], [1, 2, 3, 4], 1, 4) == pytest.approx(1.0)
+    # the same number as scikit-learn's quadratic-weighted Cohen kappa
+    from sklearn.metrics import cohen_kappa_score
+    a, b = [0, 1, 2, 3, 3, 2, 1, 0, 2], [0, 2, 2, 3, 1, 2, 0, 0, 3]
+    assert qwk(a, b, 0, 3) == pytest.approx(cohen_kappa_score(a, b, weights="quadratic"))
     assert qwk([1, 2, 3, 4], [4, 3, 2, 1], 1, 4) < 0
     a = agreement([1, 2, 3, 4], [1, 2, 4, 4], 1, 4)
     assert a["exact_agreement"] == 0.75 and a["adjacent_agreement"] == 1.0 and a["n"] == 4

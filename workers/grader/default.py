@@ -1,17 +1,25 @@
 """The default grader: one rubric-agnostic model for any rubric.
 
-MiniLM embedding + text features -> ridge heads trained on all ASAP prompts with scores
-normalised to [0, 1] (train.py) -> mapped onto each rubric's own scale and step.
+    texts --(ONE Encoder.embed call per batch)--> MiniLM embeddings
+          + cheap text features (features.py)  --> ridge heads (train.py) --> normalised [0, 1]
+          --> each rubric's own min/max/step (map_to_scale)
 
-Confidence: the probability, under a normal error model, that the human score lies within
-`max(step/2, range/10)` of the score given. Its spread combines the head's cross-validated
-error and the disagreement of a 5-model bootstrap ensemble, so unusual essays get lower values.
+Heads were fitted on all 8 ASAP prompts pooled, every score normalised to [0, 1] with its
+prompt's range: a 5-member bootstrap ensemble for the holistic score and one ridge per ASAP trait.
+
+Confidence (documented, not a calibrated probability of being "right" in the abstract): under a
+normal error model N(mu, sd) around the ensemble mean, the probability that the human score lies
+within `max(step/2, range/10)` of the score we give. sd = sqrt(cv_rmse^2 + ensemble_spread^2):
+the head's cross-validated error plus the disagreement of the bootstrap members. It falls when the
+members disagree (unusual essays) and when the prediction sits near a rounding boundary of a
+fine-stepped scale. Results under LOW_CONFIDENCE get needs_review with a reason.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -19,35 +27,44 @@ import numpy as np
 from workers.grader import features as F
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+HEAD_FILE = "minilm_head.npz"
 LOW_CONFIDENCE = 0.3
-TRAIT_ALIASES = {
-    "organisation": "organization", "structure": "organization", "grammar": "conventions", "mechanics": "conventions",
-    "spelling": "conventions", "usage": "conventions", "fluency": "sentence_fluency", "sentences": "sentence_fluency",
-    "vocabulary": "word_choice", "diction": "word_choice", "ideas": "content", "development": "content",
-    "evidence": "content", "argument": "content", "focus": "prompt_adherence", "task": "prompt_adherence",
-    "voice": "language", "style": "language",
+RESULT_KEYS = ("score", "traits", "confidence", "needs_review", "review_reasons", "feedback", "model_version")
+# rubric trait name (normalised) -> trained ASAP trait; exact names are matched before this table
+TRAIT_SYNONYMS = {
+    "organisation": "organization", "structure": "organization", "coherence": "organization",
+    "grammar": "conventions", "mechanics": "conventions", "spelling": "conventions", "punctuation": "conventions",
+    "usage": "conventions", "fluency": "sentence_fluency", "sentences": "sentence_fluency",
+    "sentence_structure": "sentence_fluency", "vocabulary": "word_choice", "diction": "word_choice",
+    "development": "content", "evidence": "content", "argument": "content", "support": "content",
+    "ideas_and_content": "ideas_content", "focus": "prompt_adherence", "task": "prompt_adherence",
+    "relevance": "prompt_adherence", "tone": "voice", "narrative": "narrativity", "storytelling": "narrativity",
 }
 
 
-def _norm_name(name: str) -> str:
-    return name.strip().lower().replace("-", "_").replace(" ", "_")
+def norm_name(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", (name or "").strip().lower()).strip("_")
 
 
 def map_to_scale(x: float, scale: dict) -> float:
-    """A normalised prediction in [0, 1] onto a scale's min/max/step (clipped, rounded to a step)."""
-    lo, hi, step = float(scale["min"]), float(scale["max"]), float(scale.get("step") or 1.0)
-    points = round((hi - lo) / step)
-    k = int(round(min(max(x, 0.0), 1.0) * points))
-    value = lo + k * step
-    return float(round(value, 6))
+    """A normalised prediction (0 = min, 1 = max) onto a scale: clipped, rounded to a whole step."""
+    lo, hi = float(scale["min"]), float(scale["max"])
+    step = float(scale.get("step") or 1.0)
+    if not hi > lo or step <= 0:
+        return lo
+    x = min(max(float(x), 0.0), 1.0)
+    k = round(x * (hi - lo) / step)
+    k = min(k, math.floor((hi - lo) / step + 1e-9))  # a step that does not divide the range: stay <= max
+    return float(round(lo + k * step, 6))
 
 
 def confidence(mean: float, sd: float, scale: dict) -> float:
-    lo, hi, step = float(scale["min"]), float(scale["max"]), float(scale.get("step") or 1.0)
-    rng = hi - lo
+    lo, hi = float(scale["min"]), float(scale["max"])
+    step = float(scale.get("step") or 1.0)
+    rng = max(hi - lo, 1e-9)
     given = map_to_scale(mean, scale)
     tol = max(step / 2.0, rng / 10.0)
-    mu, sigma = lo + min(max(mean, 0.0), 1.0) * rng, max(sd * rng, 1e-6)
+    mu, sigma = lo + min(max(mean, 0.0), 1.0) * rng, max(sd * rng, 1e-9)
     z1, z2 = (given - tol - mu) / sigma, (given + tol - mu) / sigma
     p = 0.5 * (math.erf(z2 / math.sqrt(2)) - math.erf(z1 / math.sqrt(2)))
     return float(round(min(max(p, 0.0), 1.0), 3))
@@ -56,73 +73,99 @@ def confidence(mean: float, sd: float, scale: dict) -> float:
 class DefaultGrader:
     def __init__(self, encoder, head: dict, meta: dict, digest: str):
         self.encoder = encoder
-        self.W_hol = head["W_hol"].astype(np.float64)
-        self.W_traits = head["W_traits"].astype(np.float64)
-        self.feat_mean, self.feat_std = head["feat_mean"], head["feat_std"]
-        self.resid = float(head["resid_std"][0])
+        self.W_hol = np.asarray(head["W_hol"], dtype=np.float64)        # (K, D+1) bootstrap members
+        self.W_traits = np.asarray(head["W_traits"], dtype=np.float64)  # (T, D+1)
+        self.feat_mean = np.asarray(head["feat_mean"], dtype=np.float64)
+        self.feat_std = np.asarray(head["feat_std"], dtype=np.float64)
+        self.resid = float(np.asarray(head["resid_std"]).ravel()[0])
         self.meta = meta
-        self.trait_index = {n: i for i, n in enumerate(meta["trait_names"])}
+        self.trait_names = list(meta["trait_names"])
+        self.trait_index = {n: i for i, n in enumerate(self.trait_names)}
         self.version = f"{meta['version']}+{digest[:8]}"
-        self.vocab = encoder.tokenizer.get_vocab()
+        self.vocab = set(encoder.tokenizer.get_vocab())
 
     @classmethod
-    def load(cls, encoder=None, head_path: str | None = None) -> "DefaultGrader":
-        from workers.grader.encoder import Encoder
-
-        path = Path(head_path) if head_path else ARTIFACTS / "default_head.npz"
+    def load(cls, encoder=None, head_path: str | None = None) -> DefaultGrader:
+        path = Path(head_path) if head_path else ARTIFACTS / HEAD_FILE
         raw = path.read_bytes()
-        head = dict(np.load(path))
+        with np.load(path) as z:
+            head = {k: z[k] for k in z.files}
         meta = json.loads(path.with_suffix(".json").read_text())
-        return cls(encoder or Encoder(max_length=meta.get("max_length", 512)), head, meta,
-                   hashlib.sha256(raw).hexdigest())
+        if encoder is None:
+            from workers.grader.encoder import Encoder
+
+            encoder = Encoder(max_length=meta.get("max_length", 512))
+        if encoder.dim + len(meta["feature_names"]) + 1 != head["W_hol"].shape[1]:
+            raise ValueError(f"head {path} expects {head['W_hol'].shape[1] - 1 - len(meta['feature_names'])}-d "
+                             f"embeddings, encoder {encoder.name} gives {encoder.dim}")
+        return cls(encoder, head, meta, hashlib.sha256(raw).hexdigest())
 
     def warmup(self) -> None:
-        out = self.grade(["A short warm-up essay about why reading every day helps students learn."],
+        """One tiny batch through the whole path; raises (e.g. out of memory) instead of limping on."""
+        out = self.grade(["Reading every day helps students learn new words and ideas. " * 3],
                          [{"name": "warm-up", "scale": {"min": 1, "max": 6, "step": 1}}])
-        if len(out) != 1:
-            raise RuntimeError("grader warm-up failed")
+        if len(out) != 1 or not set(RESULT_KEYS) <= set(out[0]) or not math.isfinite(out[0]["score"]):
+            raise RuntimeError(f"grader warm-up failed: {out!r}")
 
-    def _trait_column(self, name: str) -> int | None:
-        n = _norm_name(name)
-        n = TRAIT_ALIASES.get(n, n)
-        return self.trait_index.get(n)
+    def trait_column(self, name: str) -> int | None:
+        """The trained trait a rubric trait name maps to (None: use the holistic prediction)."""
+        n = norm_name(name)
+        for cand in (n, TRAIT_SYNONYMS.get(n)):
+            if cand in self.trait_index:
+                return self.trait_index[cand]
+        for tok in n.split("_"):  # "Voice and tone" -> voice, "Grammar & usage" -> conventions
+            cand = tok if tok in self.trait_index else TRAIT_SYNONYMS.get(tok)
+            if cand in self.trait_index:
+                return self.trait_index[cand]
+        return None
 
     def grade(self, texts: list[str], rubrics: list[dict]) -> list[dict]:
+        if len(texts) != len(rubrics):
+            raise ValueError(f"{len(texts)} texts but {len(rubrics)} rubrics")
         if not texts:
             return []
         prompts = sorted({(r.get("prompt") or "").strip() for r in rubrics} - {""})
         emb_all = self.encoder.embed(list(texts) + prompts)  # one encoder call for the whole batch
         return self.score_embedded(texts, rubrics, emb_all[: len(texts)], dict(zip(prompts, emb_all[len(texts):])))
 
+    def predict_normalised(self, texts: list[str], emb: np.ndarray, st=None):
+        """(holistic ensemble predictions (N, K), trait predictions (N, T)), all on [0, 1]-ish."""
+        st = st if st is not None else [F.stats(t) for t in texts]
+        feats = (np.array([F.feature_vector(s) for s in st], dtype=np.float64).reshape(len(texts), -1)
+                 - self.feat_mean) / self.feat_std
+        X = np.hstack([np.asarray(emb, dtype=np.float64), feats, np.ones((len(texts), 1))])
+        return X @ self.W_hol.T, X @ self.W_traits.T
+
     def score_embedded(self, texts: list[str], rubrics: list[dict], emb: np.ndarray,
-                       prompt_emb: dict[str, np.ndarray]) -> list[dict]:
-        """The head and the rubric mapping, given the embeddings of the texts and of the prompts."""
+                       prompt_emb: dict[str, np.ndarray] | None = None) -> list[dict]:
+        """The head, review flags and feedback, given the embeddings of the texts (and of the prompts)."""
+        prompt_emb = prompt_emb or {}
         st = [F.stats(t) for t in texts]
-        feats = (np.array([F.feature_vector(s) for s in st]) - self.feat_mean) / self.feat_std
-        X = np.hstack([emb, feats, np.ones((len(texts), 1))])
-        hol = X @ self.W_hol.T  # (N, K)
+        hol, traits = self.predict_normalised(texts, emb, st)
         mean, spread = hol.mean(1), hol.std(1)
-        traits = X @ self.W_traits.T  # (N, T)
         out = []
-        for i, (text, rubric, s) in enumerate(zip(texts, rubrics, st)):
+        for i, (rubric, s) in enumerate(zip(rubrics, st)):
             scale = rubric["scale"]
+            empty = s.n_words == 0
             sd = math.sqrt(self.resid ** 2 + float(spread[i]) ** 2)
-            conf = confidence(float(mean[i]), sd, scale)
+            conf = 0.0 if empty else confidence(float(mean[i]), sd, scale)
+            score = float(scale["min"]) if empty else map_to_scale(float(mean[i]), scale)
             trait_scores = {}
             for t in rubric.get("traits") or []:
-                col = self._trait_column(t["name"])
+                tscale = t.get("scale") or scale
+                col = self.trait_column(t["name"])
                 val = float(traits[i, col]) if col is not None else float(mean[i])
-                trait_scores[t["name"]] = map_to_scale(val, t.get("scale") or scale)
-            reasons = F.review_reasons(s, self._vocab_share(s.words))
+                trait_scores[t["name"]] = float(tscale["min"]) if empty else map_to_scale(val, tscale)
+            reasons = F.review_reasons(s, F.vocab_share(s.words, self.vocab))
             prompt = (rubric.get("prompt") or "").strip()
-            if prompt and s.n_words >= 20:
-                sim = float(emb[i] @ prompt_emb[prompt])
+            if prompt in prompt_emb and s.n_words >= 20 and "offtopic_threshold" in self.meta:
+                sim = float(np.dot(emb[i], prompt_emb[prompt]))
                 if sim < self.meta["offtopic_threshold"]:
                     reasons.append(f"off-topic: the essay seems unrelated to the prompt (similarity {sim:.2f})")
-            if conf < LOW_CONFIDENCE and s.n_words > 0:
+            if not empty and conf < LOW_CONFIDENCE:
                 reasons.append(f"low confidence: {conf:.2f}")
             out.append({
-                "score": map_to_scale(float(mean[i]), scale),
+                "score": score,
                 "traits": trait_scores,
                 "confidence": conf,
                 "needs_review": bool(reasons),
@@ -131,8 +174,3 @@ class DefaultGrader:
                 "model_version": self.version,
             })
         return out
-
-    def _vocab_share(self, words: list[str]) -> float:
-        if not words:
-            return 0.0
-        return sum(1 for w in words if w.lower() in self.vocab) / len(words)

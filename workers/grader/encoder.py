@@ -41,7 +41,7 @@ class Encoder:
             self.dtype = _PRECISIONS[precision]
         else:
             self.dtype = inference_dtype(self.device)
-        if self.dtype == torch.float32:
+        if self.dtype == torch.float32:  # fp32 = no autocast
             self.dtype = None
         self.max_length = int(max_length)
         self.batch_size = int(batch_size)

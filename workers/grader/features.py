@@ -108,48 +108,57 @@ def review_reasons(s: TextStats, vocab_share: float) -> list[str]:
     return reasons
 
 
+def vocab_share(words: list[str], vocab) -> float:
+    """Share of words that are whole entries of the encoder's English word-piece vocabulary."""
+    if not words:
+        return 0.0
+    return sum(1 for w in words if w.lower() in vocab) / len(words)
+
+
+_ORG_TRAITS = {"organization", "organisation", "structure", "coherence"}
+_CONV_TRAITS = {"conventions", "grammar", "mechanics", "sentence_fluency", "fluency", "language", "style",
+                "punctuation", "spelling", "usage"}
+_DEV_TRAITS = {"content", "ideas", "ideas_content", "development", "word_choice", "evidence", "argument"}
+
+
+def _trait_for(kind: set[str], trait_names: list[str]) -> str:
+    for t in trait_names:
+        n = re.sub(r"[^a-z0-9]+", "_", t.strip().lower()).strip("_")
+        if n in kind or any(tok in kind for tok in n.split("_")):
+            return t
+    return "overall"
+
+
 def feedback(s: TextStats, trait_names: list[str]) -> list[dict]:
-    """Comments grounded in what was counted in the essay; one or two per trait."""
-    out: list[dict] = []
+    """One or two short comments, each grounded in something counted in the essay.
+
+    Candidates in priority order (length, paragraphing, run-on sentences, capitalisation, linking
+    words); the first two that apply are returned, tagged with the rubric trait they concern
+    (or "overall")."""
     if s.n_words == 0:
         return [{"trait": "overall", "comment": "No text was submitted, so there is nothing to give feedback on."}]
     avg = s.n_words / max(s.n_sentences, 1)
-    org = []
+    org, conv, dev = (_trait_for(k, trait_names) for k in (_ORG_TRAITS, _CONV_TRAITS, _DEV_TRAITS))
+    cands: list[tuple[str, str]] = []
+    if s.n_words < 150:
+        cands.append((dev, (f"The essay has {s.n_words} words in {s.n_sentences} sentence(s); "
+                           f"more reasons and examples would develop it.")))
     if s.n_paragraphs <= 1 and s.n_words > 150:
-        org.append(f"The essay is {s.n_words} words in a single paragraph; breaking it into an introduction, "
-                   f"body paragraphs and a conclusion would make the argument easier to follow.")
-    elif s.n_paragraphs >= 3:
-        org.append(f"The essay is organised into {s.n_paragraphs} paragraphs.")
-    if not s.has_conclusion and s.n_words > 120:
-        org.append("The last paragraph does not read as a conclusion; end by restating the main point.")
-    if s.transitions == 0 and s.n_words > 100:
-        org.append("No linking words (for example, however, in addition) were found between ideas.")
-    conv = []
-    if s.long_sentences:
-        conv.append(f"{s.long_sentences} sentence(s) run longer than 35 words; splitting them would help the reader.")
-    if s.lowercase_i:
-        conv.append(f"The word 'I' is written in lower case {s.lowercase_i} time(s).")
-    if s.lowercase_starts:
-        conv.append(f"{s.lowercase_starts} sentence(s) begin with a lower-case letter.")
-    if not conv:
-        conv.append(f"Sentences average {avg:.0f} words; no run-on sentences or capitalisation slips were found.")
-    dev = [f"The essay has {s.n_words} words in {s.n_sentences} sentence(s)"
-           + (" — a short response; more reasons and examples would develop it." if s.n_words < 150 else ".")]
+        cands.append((org, (f"The essay is {s.n_words} words in a single paragraph; splitting it into an "
+                           f"introduction, body paragraphs and a conclusion would make it easier to follow.")))
     if s.repeated_paragraphs:
-        dev.append(f"{s.repeated_paragraphs} paragraph(s) repeat earlier text word for word.")
-    buckets = {"organization": org, "conventions": conv, "development": dev}
-    aliases = {"organisation": "organization", "structure": "organization", "grammar": "conventions",
-               "mechanics": "conventions", "sentence_fluency": "conventions", "language": "conventions",
-               "style": "conventions", "word_choice": "development", "content": "development", "ideas": "development"}
-    used = set()
-    for t in trait_names:
-        key = aliases.get(t.strip().lower().replace(" ", "_"), t.strip().lower())
-        comments = buckets.get(key) or dev
-        for c in comments[:2]:
-            out.append({"trait": t, "comment": c})
-        used.add(key if key in buckets else "development")
-    if "development" not in used:
-        out.append({"trait": "overall", "comment": dev[0]})
-    if "organization" not in used and org:
-        out.append({"trait": "overall", "comment": org[0]})
-    return out
+        cands.append((dev, f"{s.repeated_paragraphs} paragraph(s) repeat earlier text word for word."))
+    if s.long_sentences:
+        cands.append((conv, (f"{s.long_sentences} of {s.n_sentences} sentences run longer than 35 words; "
+                            f"splitting them would help the reader.")))
+    if s.lowercase_i or s.lowercase_starts:
+        cands.append((conv, (f"Capitalisation: 'I' is written in lower case {s.lowercase_i} time(s) and "
+                            f"{s.lowercase_starts} sentence(s) start with a lower-case letter.")))
+    if s.transitions == 0 and s.n_words > 100:
+        cands.append((org, "No linking words (for example, however, in addition) were found between ideas."))
+    if len(cands) < 2:
+        cands.append((org if s.n_paragraphs >= 3 else dev,
+                      f"{s.n_words} words in {s.n_paragraphs} paragraph(s); sentences average {avg:.0f} words "
+                      f"and no run-on sentences were found." if not s.long_sentences else
+                      f"{s.n_words} words in {s.n_paragraphs} paragraph(s); sentences average {avg:.0f} words."))
+    return [{"trait": t, "comment": c} for t, c in cands[:2]]

@@ -12,7 +12,6 @@ Embeddings are cached under var/cache/ (never in git). Fixed seeds: the same dat
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import sys
@@ -29,20 +28,6 @@ ALPHAS = (0.3, 1.0, 3.0, 10.0, 30.0)
 def load_jsonl(path: str) -> list[dict]:
     with open(path) as fh:
         return [json.loads(line) for line in fh if line.strip()]
-
-
-def cached_embeddings(encoder, texts: list[str], tag: str) -> np.ndarray:
-    key = hashlib.sha256(("\x00".join(texts) + f"|{encoder.name}|{encoder.max_length}|{encoder.dtype}").encode()).hexdigest()[:16]
-    cache = Path(os.environ.get("EDUQ_CACHE_DIR", ROOT / "var" / "cache")) / "embeddings"
-    cache.mkdir(parents=True, exist_ok=True)
-    f = cache / f"{tag}-{key}.npy"
-    if f.exists():
-        return np.load(f)
-    t0 = time.time()
-    emb = encoder.embed(texts)
-    np.save(f, emb)
-    print(f"embedded {len(texts)} texts in {time.time() - t0:.0f}s", flush=True)
-    return emb
 
 
 def ridge(X: np.ndarray, y: np.ndarray, alpha: float) -> np.ndarray:
@@ -86,15 +71,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=None, help="use only the first N essays (smoke runs)")
     args = ap.parse_args(argv)
     t0 = time.time()
+    from workers.grader.cache import cached_embed
     from workers.grader.encoder import Encoder
-    from workers.grader.features import FEATURE_NAMES, feature_vector, stats
+    from workers.grader.features import (
+        FEATURE_NAMES,
+        feature_vector,
+        stats,
+        vocab_share,
+    )
 
     rows = load_jsonl(args.data)[: args.limit]
-    rubrics = json.load(open(args.rubrics or Path(args.data).with_name("rubrics.json")))["prompts"]
+    rubrics = json.loads(Path(args.rubrics or Path(args.data).with_name("rubrics.json")).read_text())["prompts"]
     rng = np.random.default_rng(SEED)
     enc = Encoder()
     texts = [r["essay"] for r in rows]
-    emb = cached_embeddings(enc, texts, "train")
+    emb = cached_embed(enc, texts, "train")
+    print(f"embeddings ready ({enc.name}, {enc.precision}, max_length {enc.max_length}) at {time.time() - t0:.0f}s", flush=True)
     st = [stats(t) for t in texts]
     feats = np.array([feature_vector(s) for s in st])
     X, fmean, fstd = build_inputs(emb, feats)
@@ -134,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     meta = {
         "version": "default-minilm-ridge-v1",
         "encoder": enc.name, "max_length": enc.max_length,
-        "trained_on": os.path.basename(args.data), "n_train": len(rows),
+        "trained_on": os.path.basename(args.data), "precision": enc.precision,
+        "train_seconds": round(time.time() - t0, 1), "n_train": len(rows),
         "holistic_alpha": alpha, "holistic_cv_rmse": round(rmse, 4), "trait_cv_rmse": trait_rmse,
         "feature_names": FEATURE_NAMES, "trait_names": trait_names,
         "offtopic_threshold": offtopic_threshold, "vocab_threshold": vocab_threshold,
@@ -142,19 +135,13 @@ def main(argv: list[str] | None = None) -> int:
     }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(out / "default_head.npz", W_hol=W_hol.astype(np.float32), W_traits=np.stack(W_traits).astype(np.float32),
+    np.savez_compressed(out / "minilm_head.npz", W_hol=W_hol.astype(np.float32), W_traits=np.stack(W_traits).astype(np.float32),
                         feat_mean=fmean.astype(np.float32), feat_std=fstd.astype(np.float32),
                         resid_std=np.array([rmse], dtype=np.float32))
-    (out / "default_head.json").write_text(json.dumps(meta, indent=2) + "\n")
-    print(f"wrote {out / 'default_head.npz'} in {time.time() - t0:.0f}s total "
+    (out / "minilm_head.json").write_text(json.dumps(meta, indent=2) + "\n")
+    print(f"wrote {out / 'minilm_head.npz'} in {time.time() - t0:.0f}s total "
           f"(off-topic cosine threshold {offtopic_threshold:.3f}, vocabulary threshold {vocab_threshold:.2f})")
     return 0
-
-
-def vocab_share(words: list[str], vocab: dict) -> float:
-    if not words:
-        return 0.0
-    return sum(1 for w in words if w.lower() in vocab) / len(words)
 
 
 if __name__ == "__main__":
