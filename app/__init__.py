@@ -49,6 +49,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     grading.init_app(api)
     lessons.init_app(api)
     jobs.init_app(api)
+    from .api import finetune, models_api
+
+    finetune.init_app(api)
+    models_api.init_app(api)
     overrides.init_app(api)
     privacy.init_app(api)
     service.init_app(app)

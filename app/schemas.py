@@ -111,6 +111,8 @@ class ProgressSchema(Schema):
     done = fields.Integer()
     total = fields.Integer()
     failed = fields.Integer(metadata={"description": "Items that could not be processed (also counted in done)."})
+    detail = fields.Dict(allow_none=True, metadata={"description": "Fine-tune jobs: stage (preparing, embedding, "
+                         "training, evaluating, saving, done), epoch, step, loss, val_loss, val_qwk, best_val_qwk."})
 
 
 class JobErrorSchema(Schema):
@@ -133,6 +135,7 @@ class JobViewSchema(Schema):
     finished_at = fields.String(allow_none=True, metadata={"format": "date-time"})
     error = fields.Nested(JobErrorSchema, allow_none=True)
     model = fields.String(allow_none=True)
+    stage = fields.String(allow_none=True, metadata={"description": "Fine-tune jobs: the current stage."})
     links = fields.Nested(JobLinksSchema)
 
 
@@ -269,3 +272,88 @@ class LessonBatchJobSchema(StrictSchema):
             raise ValidationError("A lesson job needs at least one plan.", "lessons")
         if n > limit:
             raise ValidationError(f"{n} plans; the limit per job is {limit}.", "lessons")
+
+
+# ---- fine-tuning and models ------------------------------------------------------------
+
+class TrainingExampleSchema(StrictSchema):
+    text = fields.String(required=True)
+    score = fields.Float(required=True, allow_nan=False)
+    traits = fields.Dict(keys=fields.String(), values=fields.Float(allow_nan=False), load_default=dict)
+    demographics = fields.Dict(keys=fields.String(validate=validate.Length(min=1, max=40)),
+                               values=fields.String(allow_none=True, validate=validate.Length(max=100)),
+                               load_default=dict,
+                               metadata={"description": "Optional subgroup labels (e.g. gender, ell, race_ethnicity) "
+                                                        "for per-subgroup SMD on the validation split."})
+
+
+class HyperparametersSchema(StrictSchema):
+    epochs = fields.Integer(validate=validate.Range(min=1, max=500))
+    learning_rate = fields.Float(validate=validate.Range(min=1e-7, max=1.0))
+    batch_size = fields.Integer(validate=validate.Range(min=1, max=512))
+    patience = fields.Integer(validate=validate.Range(min=1, max=100))
+    max_steps = fields.Integer(validate=validate.Range(min=1, max=1_000_000))
+    max_length = fields.Integer(validate=validate.Range(min=16, max=512))
+
+
+class FineTuneJobRequestSchema(StrictSchema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    rubric = fields.Nested(RubricSchema, required=True)
+    examples = fields.List(fields.Nested(TrainingExampleSchema), required=True)
+    base_model = fields.String(load_default="default", validate=validate.OneOf(["default"]))
+    method = fields.String(load_default="head", validate=validate.OneOf(["head", "lora", "full"]))
+    validation_fraction = fields.Float(load_default=0.2, validate=validate.Range(min=0.05, max=0.5))
+    seed = fields.Integer(load_default=13, validate=validate.Range(min=0, max=2**31 - 1))
+    hyperparameters = fields.Nested(HyperparametersSchema, load_default=dict)
+    callback_url = fields.Url(load_default=None, allow_none=True, schemes={"http", "https"}, require_tld=False)
+
+
+class FineTuneMultipartSchema(Schema):
+    """multipart/form-data: a CSV (text, score, one column per trait, optional demographic columns)."""
+
+    file = fields.Raw(required=True, metadata={"type": "string", "format": "binary"})
+    rubric = fields.String(required=True, metadata={"description": "The rubric as JSON text."})
+    name = fields.String(required=True)
+    method = fields.String(load_default="head")
+    base_model = fields.String(load_default="default")
+    validation_fraction = fields.String(load_default="0.2")
+    seed = fields.String(load_default="13")
+    hyperparameters = fields.String(load_default=None, metadata={"description": "JSON object."})
+    callback_url = fields.String(load_default=None)
+
+
+class ModelViewSchema(Schema):
+    id = fields.String()
+    name = fields.String()
+    status = fields.String(metadata={"enum": ["candidate", "active", "retired"]})
+    rubric = fields.Dict()
+    base_model = fields.String()
+    method = fields.String()
+    metrics = fields.Dict(allow_none=True)
+    created_at = fields.String(metadata={"format": "date-time"})
+    activated_at = fields.String(allow_none=True, metadata={"format": "date-time"})
+    job_id = fields.String(allow_none=True)
+    checksum = fields.String(allow_none=True)
+    gate = fields.Dict(metadata={"description": "Whether the activation gate passes, and why."})
+
+
+class ModelEnvelopeSchema(Schema):
+    model = fields.Nested(ModelViewSchema)
+
+
+class ModelListSchema(Schema):
+    models = fields.List(fields.Nested(ModelViewSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class ModelListQuerySchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    status = fields.String(validate=validate.OneOf(["candidate", "active", "retired"]))
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    cursor = fields.String()
+
+
+class ActivateSchema(StrictSchema):
+    force = fields.Boolean(load_default=False)

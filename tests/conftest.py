@@ -220,3 +220,11 @@ def grading_worker(pg_url, redis_client, log_dir):
     proc = start_worker(log_dir, "grading,maintenance", "grading", EDUQ_GRADING_LEASE_S="15")
     yield proc
     proc.stop()
+
+
+@pytest.fixture(scope="session")
+def training_worker(pg_url, redis_client, log_dir):
+    """A worker on the training queue (fine-tune jobs), with a short lease and heartbeat."""
+    proc = start_worker(log_dir, "training", "training", EDUQ_TRAIN_LEASE_S="20", EDUQ_TRAIN_HEARTBEAT_S="1")
+    yield proc
+    proc.stop()

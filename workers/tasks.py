@@ -61,10 +61,17 @@ def _sweep_on_start(sender=None, **_):
 def grade_batch(batch: claims.Batch) -> int:
     """Run the model over one claimed batch and write the results. Returns essays written."""
     cfg = settings()
-    grader = runtime.grader()
     items = batch.items
     if not items:
         return 0
+    groups = batch.by_model()
+    if set(groups) != {"default"}:  # fine-tuned models in this batch: each group to its own grader
+        written = 0
+        for model_id, group in groups.items():
+            sub = claims.Batch(items=group, jobs={j: batch.jobs[j] for j in {i.job_id for i in group}})
+            written += grade_batch(sub) if model_id == "default" else grade_finetuned(sub, model_id)
+        return written
+    grader = runtime.grader()
     texts = [i.payload for i in items]
     rubrics = [batch.jobs[i.job_id]["rubric"] for i in items]
     log.info("grading batch size=%d jobs=%d", len(items), len(batch.jobs),
@@ -155,6 +162,7 @@ def sweep() -> dict:
                 found.extend((kind, i) for i in ids)
     for kind, job_id in found:
         publish(job_id, kind)
+    reap_training_leases()
     if found:
         log.info("sweeper re-published %d job(s)", len(found))
     return {"republished": len(found)}
@@ -209,3 +217,53 @@ def purge() -> dict:
     from app.services.retention import purge_expired
 
     return purge_expired()
+
+
+# ------------------------------------------------------------------------------ fine-tuning
+
+def grade_finetuned(batch: claims.Batch, model_id: str) -> int:
+    """Grade a group of essays with one fine-tuned version (from the worker's LRU cache)."""
+    from workers.training.cache import ModelGone, cache
+
+    cfg = settings()
+    items = batch.items
+    metrics.BATCH_SIZE.labels("grading").observe(len(items))
+    try:
+        grader = cache().get(model_id)
+    except ModelGone as exc:
+        for it in items:
+            claims.release_failed("grading", it, str(exc), 1)
+        return 0
+    texts = [i.payload for i in items]
+    try:
+        outs = grader.grade(texts)
+        return claims.write_grading_results(items, {it.id: out for it, out in zip(items, outs)})
+    except DB_ERRORS:
+        raise
+    except Exception as exc:
+        log.warning("fine-tuned batch of %d raised %s", len(items), type(exc).__name__)
+        for it in items:
+            claims.release_failed("grading", it, f"{type(exc).__name__}: {exc}", cfg.grading_max_attempts)
+        return 0
+
+
+@celery_app.task(name="eduq.train", bind=True, acks_late=True, max_retries=20,
+                 autoretry_for=DB_ERRORS, retry_backoff=5, retry_backoff_max=120, retry_jitter=True)
+def train(self, job_id: str) -> dict:
+    """Fine-tune under a Postgres lease with heartbeat (workers/training/runner.py)."""
+    from workers.training.runner import run_training
+
+    return run_training(job_id)
+
+
+def reap_training_leases() -> dict:
+    """Sweeper hook: fail fine-tune jobs whose lease expired; re-publish lost queued ones."""
+    from workers.training.runner import reap_training_leases as reap
+
+    try:
+        return reap()
+    except DB_ERRORS:
+        raise
+    except Exception:
+        log.exception("reaping training leases failed")
+        return {}

@@ -44,7 +44,17 @@ def job_view(job: Job) -> dict[str, Any]:
         "error": job.error,
         "model": job.model,
         "links": {"self": base, "results": f"{base}/results"},
-    }
+    } | _training_detail(job)
+
+
+def _training_detail(job: Job) -> dict:
+    """Fine-tune jobs: progress.detail (stage, epoch, loss, val_qwk…) and a top-level stage."""
+    if job.kind != "fine_tune":
+        return {}
+    detail = (job.params or {}).get("progress")
+    stage = (detail or {}).get("stage") or ("queued" if job.status == "queued" else None)
+    return {"progress": {"done": job.done, "total": job.total, "failed": job.failed, "detail": detail},
+            "stage": stage}
 
 
 def etag(job: Job) -> str:

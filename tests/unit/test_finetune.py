@@ -1,0 +1,351 @@
+"""Fine-tuning: scales and metrics, API validation (nothing queued on bad input), the lease,
+the registry's tenancy and gate, the LRU cache, a tiny head/LoRA/full run and a 2-process DDP run."""
+from __future__ import annotations
+
+import io
+import json
+import random
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from sqlalchemy import func, select
+
+from tests.conftest import make_teacher
+
+RUBRIC = {"name": "Unit fine-tune rubric", "prompt": "Describe a place you love.",
+          "scale": {"min": 0, "max": 6, "step": 0.5},
+          "traits": [{"name": "ideas", "scale": {"min": 1, "max": 4, "step": 1}}]}
+WORDS = "river mountain garden library kitchen market school forest harbor station".split()
+
+
+def fake_examples(n: int, seed: int = 0) -> list[dict]:
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        q = rng.randint(0, 12) / 2
+        words = [rng.choice(WORDS) for _ in range(int(10 + q * 25))]
+        out.append({"text": f"Essay {i}. " + " ".join(words) + ".", "score": q,
+                    "traits": {"ideas": float(min(4, 1 + int(q // 1.6)))},
+                    "demographics": {"gender": rng.choice(["f", "m"])}})
+    return out
+
+
+# ------------------------------------------------------------------------- scales and metrics
+
+def test_scale_half_points_and_wide_ranges():
+    from workers.training.scale import Scale
+
+    s = Scale(1, 5, 0.5)
+    assert s.n == 9 and s.contains(3.5) and not s.contains(3.25) and not s.contains(5.5)
+    assert list(s.snap([0.2, 3.3, 3.26, 9])) == [1.0, 3.5, 3.5, 5.0]
+    wide = Scale(0, 60)
+    assert wide.n == 61 and wide.snap(47.4) == 47
+
+
+def test_metrics_match_definitions():
+    from sklearn.metrics import cohen_kappa_score
+
+    from workers.training.metrics import agreement, qwk, smd
+    from workers.training.scale import Scale
+
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 7, 300)
+    b = np.clip(a + rng.integers(-1, 2, 300), 0, 6)
+    assert abs(qwk(a, b, 7) - cohen_kappa_score(a, b, weights="quadratic")) < 1e-9
+    assert smd([1, 2, 3], [1, 2, 3]) == 0.0
+    m = agreement(a.astype(float), b.astype(float), Scale(0, 6),
+                  [{"gender": "f" if i % 2 else "m"} for i in range(300)])
+    assert 0 <= m["exact_agreement"] <= m["adjacent_agreement"] == 1.0
+    assert set(m["subgroups"]["gender"]) == {"f", "m"}
+    biased = b + (np.arange(300) % 2) * 1.0
+    m2 = agreement(a.astype(float), biased, Scale(0, 8), [{"gender": "f" if i % 2 else "m"} for i in range(300)])
+    assert m2["subgroups"]["gender"]["f"]["flagged"] and "gender=f" in m2["flagged_subgroups"]
+
+
+def test_split_is_stratified_and_reproducible():
+    from workers.training.pipeline import split
+
+    idx = np.array([0] * 50 + [1] * 30 + [2] * 20)
+    t1, v1 = split(idx, 0.2, 7)
+    t2, v2 = split(idx, 0.2, 7)
+    assert (v1 == v2).all() and len(v1) == 20 and sorted(np.concatenate([t1, v1])) == list(range(100))
+    assert sorted(np.bincount(idx[v1]).tolist()) == [4, 6, 10]
+
+
+# ------------------------------------------------------------------------- API validation
+
+def _count_jobs(kind="fine_tune"):
+    from app.db import session_scope
+    from app.models import Job
+
+    with session_scope() as s:
+        return s.scalar(select(func.count()).select_from(Job).where(Job.kind == kind))
+
+
+def _csv(rows, header=("text", "score", "ideas")):
+    buf = io.StringIO()
+    buf.write(",".join(header) + "\n")
+    for r in rows:
+        buf.write(",".join('"' + str(c).replace('"', '""') + '"' for c in r) + "\n")
+    return buf.getvalue().encode()
+
+
+def _post_csv(client, teacher, data: bytes, **form):
+    fields = {"file": (io.BytesIO(data), "train.csv"), "rubric": json.dumps(RUBRIC), "name": "m"}
+    fields.update(form)
+    return client.post("/api/v1/fine-tune-jobs", data=fields, headers=teacher["headers"],
+                       content_type="multipart/form-data")
+
+
+@pytest.fixture()
+def no_publish(monkeypatch):
+    sent = []
+    monkeypatch.setattr("app.services.jobs.publish", lambda job_id, kind: sent.append((job_id, kind)) or True)
+    return sent
+
+
+def test_bad_csvs_name_the_line_and_queue_nothing(client, teacher, no_publish):
+    good = [(e["text"], e["score"], e["traits"]["ideas"]) for e in fake_examples(30)]
+    before = _count_jobs()
+    r = _post_csv(client, teacher, _csv([(t, s) for t, s, _ in good], header=("text", "score")))
+    assert r.status_code == 422 and "ideas" in r.json["error"]["message"]
+    assert r.json["error"]["details"][0]["line"] == 1
+    bad = list(good)
+    bad[4] = (bad[4][0], 7.5, 2)  # out of range
+    r = _post_csv(client, teacher, _csv(bad))
+    assert r.status_code == 422 and r.json["error"]["details"][0]["line"] == 6, r.json
+    bad = list(good)
+    bad[2] = (bad[2][0], 2.25, 2)  # not on the half-point grid
+    assert _post_csv(client, teacher, _csv(bad)).json["error"]["details"][0]["line"] == 4
+    bad = list(good)
+    bad[9] = ("   ", 3, 2)  # empty text
+    r = _post_csv(client, teacher, _csv(bad))
+    assert r.status_code == 422 and r.json["error"]["details"][0] == {"line": 11, "field": "text", "message": "empty text"}
+    bad = list(good)
+    bad[0] = (bad[0][0], "four", 2)
+    assert _post_csv(client, teacher, _csv(bad)).json["error"]["details"][0]["line"] == 2
+    assert _count_jobs() == before and not no_publish
+
+
+def test_json_and_csv_submissions_are_queued_on_training(client, teacher, no_publish):
+    ex = fake_examples(30)
+    r = client.post("/api/v1/fine-tune-jobs", json={"name": "j", "rubric": RUBRIC, "examples": ex},
+                    headers=teacher["headers"])
+    assert r.status_code == 202, r.json
+    job = r.json["job"]
+    assert job["kind"] == "fine_tune" and job["status"] == "queued" and job["stage"] == "queued"
+    assert no_publish[-1] == (job["id"], "fine_tune")
+    from workers.celery_app import TASK_ROUTES
+
+    assert TASK_ROUTES["eduq.train"]["queue"] == "training"
+    rows = [(e["text"], e["score"], e["traits"]["ideas"], e["demographics"]["gender"]) for e in ex]
+    r = _post_csv(client, teacher, _csv(rows, header=("text", "score", "ideas", "gender")), method="lora")
+    assert r.status_code == 202, r.json
+    r = client.post("/api/v1/fine-tune-jobs", json={"name": "j", "rubric": RUBRIC, "examples": ex[:3]},
+                    headers=teacher["headers"])
+    assert r.status_code == 422
+    r = client.post("/api/v1/fine-tune-jobs", json={"name": "j", "rubric": RUBRIC, "examples": ex, "method": "magic"},
+                    headers=teacher["headers"])
+    assert r.status_code == 422 and "method" in r.json["error"]["message"]
+
+
+# ------------------------------------------------------------------------- lease
+
+def _queued_job(teacher_id: str, n: int = 30, method: str = "head", hp: dict | None = None) -> str:
+    from app.auth import Principal
+    from app.db import session_scope
+    from app.models import Teacher, TrainingExample
+    from app.services import jobs as jobsvc
+
+    with session_scope() as s:
+        t = s.get(Teacher, teacher_id)
+        who = Principal(t.id, t.school_id, t.role, t.email)
+    ex = fake_examples(n)
+
+    def fill(s, job):
+        s.add_all(TrainingExample(job_id=job.id, position=i, text=e["text"], score=e["score"], traits=e["traits"],
+                                  demographics=e["demographics"]) for i, e in enumerate(ex))
+
+    import app.services.jobs as J
+
+    orig = J.publish
+    J.publish = lambda *a: True
+    try:
+        view, _ = jobsvc.create_job(who, "fine_tune", body_hash="x" + str(random.random()), idempotency_key=None,
+                                    fill=fill, rubric=RUBRIC,
+                                    params={"name": "t", "method": method, "validation_fraction": 0.2, "seed": 3,
+                                            "hyperparameters": hp or {"epochs": 3}})
+    finally:
+        J.publish = orig
+    return view["id"]
+
+
+def test_lease_is_taken_once_and_an_expired_one_fails_the_job(pg_url):
+    from app.db import session_scope
+    from app.models import Job, utcnow
+    from workers.training.runner import acquire, reap_training_leases
+
+    tid, _ = make_teacher()
+    job_id = _queued_job(tid)
+    assert acquire(job_id, "a") == "acquired"
+    assert acquire(job_id, "b") == "busy"  # a redelivered message finds a live lease
+    with session_scope() as s:
+        s.get(Job, job_id).lease_until = utcnow() - timedelta(seconds=1)
+    assert acquire(job_id, "c") == "expired"
+    with session_scope() as s:
+        job = s.get(Job, job_id)
+        assert job.status == "failed" and job.error["code"] == "worker_lost"
+    assert acquire(job_id, "d") == "finished"
+    assert job_id not in reap_training_leases()["reaped"]
+
+
+def test_training_job_end_to_end_in_process_and_cancel(pg_url, monkeypatch, tmp_path):
+    """The task body without a broker: trains `head` on fake essays, stores a version with a checksum."""
+    from app.db import session_scope
+    from app.models import GraderModel, Job
+    from app.services.model_store import dir_checksum
+    from workers.training import runner
+
+    monkeypatch.setenv("EDUQ_MODEL_STORE", str(tmp_path / "store"))
+    monkeypatch.setattr("workers.claims.after_finish", lambda f: None)
+    tid, _ = make_teacher()
+    job_id = _queued_job(tid, 40, hp={"epochs": 4})
+    out = runner.run_training(job_id)
+    assert "model" in out, out
+    with session_scope() as s:
+        job = s.get(Job, job_id)
+        m = s.get(GraderModel, out["model"])
+        assert job.status == "succeeded" and job.params["result"]["model"]["id"] == m.id
+        assert job.params["progress"]["stage"] == "done" and job.total == 4
+        assert set(m.metrics) >= {"qwk", "exact_agreement", "adjacent_agreement", "smd", "n_train", "n_validation",
+                                  "subgroups"}
+        assert m.metrics["n_train"] + m.metrics["n_validation"] == 40
+        uri, checksum = m.artifact_uri, m.checksum
+    path = uri[len("file://"):]
+    assert dir_checksum(path) == checksum
+    # same seed, same data: the same model
+    job2 = _queued_job(tid, 40, hp={"epochs": 4})
+    out2 = runner.run_training(job2)
+    assert out2["metrics"]["qwk"] == out["metrics"]["qwk"]
+    # cancel in the middle: the lease's status check stops the loop
+    job3 = _queued_job(tid, 40, hp={"epochs": 200, "patience": 200})
+    orig = runner.Lease.should_stop
+    calls = {"n": 0}
+
+    def stop_after_some(self):
+        calls["n"] += 1
+        if calls["n"] == 30:
+            with session_scope() as s:
+                s.get(Job, job3).status = "cancelled"
+            self.beat()
+        return orig(self)
+
+    monkeypatch.setattr(runner.Lease, "should_stop", stop_after_some)
+    assert runner.run_training(job3) == {"stopped": True}
+    with session_scope() as s:
+        assert s.get(Job, job3).status == "cancelled"
+        assert s.scalar(select(func.count()).select_from(GraderModel).where(GraderModel.job_id == job3)) == 0
+
+
+# ------------------------------------------------------------------------- registry
+
+def _model(teacher_id: str, qwk: float, smd: float = 0.0, status: str = "candidate"):
+    from app.db import session_scope
+    from app.models import GraderModel, Teacher
+    from app.services.models_registry import rubric_key
+
+    with session_scope() as s:
+        t = s.get(Teacher, teacher_id)
+        m = GraderModel(teacher_id=t.id, school_id=t.school_id, name="m", status=status, rubric=RUBRIC,
+                        rubric_key=rubric_key(RUBRIC), base_model="default", method="head",
+                        metrics={"qwk": qwk, "smd": smd}, artifact_uri=None, checksum=None)
+        s.add(m)
+        s.flush()
+        return m.id
+
+
+def test_registry_gate_tenancy_and_activation(client, teacher, other_teacher):
+    weak = _model(teacher["id"], 0.3)
+    good = _model(teacher["id"], 0.8, 0.05)
+    h = teacher["headers"]
+    r = client.post(f"/api/v1/models/{weak}/activate", json={}, headers=h)
+    assert r.status_code == 409 and r.json["error"]["code"] == "below_gate"
+    assert client.post(f"/api/v1/models/{good}/activate", headers=h).status_code == 200
+    r = client.post(f"/api/v1/models/{weak}/activate", json={"force": True}, headers=h)
+    assert r.status_code == 200 and r.json["model"]["status"] == "active"
+    assert client.get(f"/api/v1/models/{good}", headers=h).json["model"]["status"] == "retired"
+    ids = [m["id"] for m in client.get("/api/v1/models", headers=h).json["models"]]
+    assert {weak, good} <= set(ids)
+    o = other_teacher["headers"]
+    for path in (f"/api/v1/models/{good}",):
+        assert client.get(path, headers=o).status_code == 404
+    assert client.post(f"/api/v1/models/{good}/activate", json={"force": True}, headers=o).status_code == 404
+    assert client.delete(f"/api/v1/models/{good}", headers=o).status_code == 404
+    assert good not in [m["id"] for m in client.get("/api/v1/models", headers=o).json["models"]]
+    # a school admin sees the school's
+    _, admin_token = make_teacher(school="Test School", role="admin")
+    assert client.get(f"/api/v1/models/{good}", headers={"Authorization": f"Bearer {admin_token}"}).status_code == 200
+    # grading with another teacher's model is refused; with your own, the rubric may be left out
+    essays = [{"id": "a", "text": "An essay."}]
+    r = client.post("/api/v1/grading-jobs", json={"model": good, "essays": essays}, headers=o)
+    assert r.status_code == 422
+    assert client.delete(f"/api/v1/models/{good}", headers=h).status_code == 204
+    assert client.get(f"/api/v1/models/{good}", headers=h).status_code == 404
+
+
+def test_lru_cache_is_bounded(monkeypatch):
+    from workers.training.cache import GraderCache
+
+    loads = []
+    monkeypatch.setattr(GraderCache, "_load", lambda self, mid: loads.append(mid) or object())
+    c = GraderCache(size=2)
+    for mid in ["a", "b", "a", "c", "a", "b"]:
+        c.get(mid)
+    assert loads == ["a", "b", "c", "b"] and "a" in c and "c" not in c
+
+
+# ------------------------------------------------------------------------- methods and DDP
+
+def _prep(method, n=24):
+    from workers.training.pipeline import prepare
+    from workers.training.trainer import TrainConfig
+
+    cfg = TrainConfig.make(method, {"epochs": 1, "max_steps": 2, "batch_size": 4, "max_length": 64}, seed=1)
+    prep, info = prepare(fake_examples(n), RUBRIC, cfg, 0.25)
+    return prep, info, cfg
+
+
+@pytest.mark.parametrize("method", ["lora", "full"])
+def test_lora_and_full_take_tiny_steps_and_reload(method, tmp_path):
+    from workers.training.pipeline import FineTunedGrader, evaluate, fit, save
+
+    prep, info, cfg = _prep(method)
+    model, hist = fit(prep, cfg, device=__import__("torch").device("cpu"))
+    assert hist["steps"] == 2
+    m = evaluate(model, prep, cfg, RUBRIC, fake_examples(24))
+    out = save(model, cfg, info, RUBRIC, tmp_path / method, {"model_id": "mdl_x"})
+    g = FineTunedGrader("mdl_x", out)
+    res = g.grade(["A short essay about a river and a garden."] * 2)
+    assert res[0] == res[1] and res[0]["score"] in [x / 2 for x in range(13)] and res[0]["model_version"] == "mdl_x"
+    assert 0 <= m["qwk"] <= 1 or m["qwk"] < 0
+
+
+def test_ddp_two_cpu_processes_gloo(tmp_path):
+    import torch
+
+    from workers.training.ddp import run_ddp
+    from workers.training.trainer import Prepared, TrainConfig
+    from workers.training.scale import Scale
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 8)).astype(np.float32)
+    y = (1 / (1 + np.exp(-x[:, :1]))).astype(np.float32)
+    sc = Scale(0, 6)
+    prep = Prepared(y, np.ones_like(y), np.arange(45), np.arange(45, 60), sc, sc.snap(sc.denorm(y[45:, 0])), x=x)
+    cfg = TrainConfig.make("head", {"epochs": 3, "batch_size": 8}, seed=5)
+    seen = []
+    model, hist = run_ddp(prep, cfg, tmp_path / "ddp", 2, report=seen.append, should_stop=lambda: False)
+    assert hist["world_size"] == 2 and len(hist["history"]) >= 1
+    assert seen and seen[-1]["world_size"] == 2
+    assert isinstance(model(torch.tensor(x[:2])), torch.Tensor)
