@@ -1,0 +1,56 @@
+"""Redis restarted WITHOUT persistence while jobs are queued and running: every queued message
+and the running task's unacked message are lost. Postgres is the source of truth: the sweeper
+(beat every EDUQ_SWEEP_INTERVAL_S, and each worker at start) re-publishes unfinished jobs with
+claimable work, the worker reconnects by itself, and every job finishes exactly once."""
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+
+from .conftest import (
+    assert_consistent,
+    grading_body,
+    redis_start,
+    redis_stop,
+    wait_all_finished,
+)
+
+pytestmark = [pytest.mark.chaos, pytest.mark.timeout(420)]
+
+
+def test_redis_restart_without_persistence_loses_nothing(stack_factory, auth):
+    st = stack_factory(worker_env={"EDUQ_GRADING_MAX_BATCH": "8"})
+    job_ids = []
+    for k in range(8):
+        r = requests.post(st.base + "/api/v1/grading-jobs", json=grading_body(16, f"r{k}"), headers=auth, timeout=30)
+        assert r.status_code == 202, r.text
+        job_ids.append(r.json()["job"]["id"])
+    # wait until the worker is inside the work: some essays graded, most jobs still queued
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        v = requests.get(f"{st.base}/api/v1/jobs/{job_ids[0]}", headers=auth, timeout=10).json()["job"]
+        if v["progress"]["done"] >= 8:
+            break
+        time.sleep(0.2)
+    last = requests.get(f"{st.base}/api/v1/jobs/{job_ids[-1]}", headers=auth, timeout=10).json()["job"]
+    assert last["status"] == "queued", "the fault must hit while jobs are still queued"
+    try:
+        redis_stop()  # the queues and the unacked running message are gone
+        # the API still accepts work while the broker is down (published_at = NULL, swept later)
+        r = requests.post(st.base + "/api/v1/grading-jobs", json=grading_body(10, "down"), headers=auth, timeout=90)
+        assert r.status_code == 202, r.text
+        job_ids.append(r.json()["job"]["id"])
+        time.sleep(2)
+    finally:
+        redis_start()  # empty: --save "" --appendonly no
+    r = requests.post(st.base + "/api/v1/grading-jobs", json=grading_body(10, "after"), headers=auth, timeout=30)
+    assert r.status_code == 202, r.text
+    job_ids.append(r.json()["job"]["id"])
+
+    views = wait_all_finished(lambda: st.base, auth, job_ids, timeout=300)
+    assert all(v["status"] == "succeeded" for v in views.values()), views
+    summary = assert_consistent(job_ids)
+    assert summary["essays"] == 8 * 16 + 20
+    assert "re-published" in st.worker.output(), "recovery must come from the sweeper"

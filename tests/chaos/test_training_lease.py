@@ -1,0 +1,76 @@
+"""A fine-tune job that outlives the broker's visibility timeout does not run twice.
+
+Two training workers with EDUQ_VISIBILITY_TIMEOUT_S=2: while the first trains (minutes-long
+runs are normal), Redis redelivers the unacked message to the second. The job holds a lease in
+Postgres (Job.lease_owner/lease_until/heartbeat_at, extended by a heartbeat): the redelivered
+task finds it busy (or finished) and returns. One run, one model."""
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from sqlalchemy import func, select
+
+from tests.conftest import start_worker
+
+from .conftest import wait_all_finished
+
+pytestmark = [pytest.mark.chaos, pytest.mark.timeout(420)]
+ASAP_DEV = Path(__file__).resolve().parents[3] / "shared" / "data" / "asap" / "dev.jsonl"
+
+
+def _examples(n: int) -> list[dict]:
+    out = []
+    with open(ASAP_DEV) as fh:
+        for line in fh:
+            row = json.loads(line)
+            if row.get("prompt") == 1:
+                out.append({"text": row["essay"], "score": float(row["score"])})
+            if len(out) == n:
+                break
+    return out
+
+
+def test_training_outliving_visibility_timeout_runs_once(stack_factory, auth, log_dir):
+    try:
+        from app.models import Job
+        assert all(hasattr(Job, f) for f in ("lease_owner", "lease_until", "heartbeat_at"))
+        import workers.training.runner
+    except (ImportError, AssertionError) as e:  # pragma: no cover - guards the contract
+        pytest.fail(f"fine-tune jobs need a lease (Job.lease_owner/lease_until/heartbeat_at, "
+                    f"workers/training/runner.py): {e}")
+    if not ASAP_DEV.exists():
+        pytest.skip(f"{ASAP_DEV} not present")
+    st = stack_factory(beat=False)
+    env = {**st.env, "EDUQ_VISIBILITY_TIMEOUT_S": "2", "EDUQ_TRAIN_LEASE_S": "20", "EDUQ_TRAIN_HEARTBEAT_S": "1"}
+    workers = [start_worker(log_dir, "training", f"train-{k}", **env) for k in range(2)]
+    st.procs.extend(workers)
+    body = {"name": "chaos lease", "method": "head",
+            "rubric": {"name": "ASAP prompt 1", "scale": {"min": 0, "max": 12, "step": 1}},
+            "examples": _examples(240), "hyperparameters": {"epochs": 300, "patience": 100}}
+    r = requests.post(st.base + "/api/v1/fine-tune-jobs", json=body, headers=auth, timeout=60)
+    assert r.status_code == 202, r.text
+    job_id = r.json()["job"]["id"]
+    [view] = wait_all_finished(lambda: st.base, auth, [job_id], timeout=360).values()
+    time.sleep(3)  # a late redelivery is logged too
+    logs = "".join(w.output() for w in workers)
+    received = len(re.findall(r"eduq\.train\[[^\]]+\] received", logs))
+    skipped = re.findall(rf"training job {job_id} not run here: (\w+)", logs)
+    assert view["status"] == "succeeded", view
+
+    from app.db import session_scope
+    from app.models import GraderModel, Job
+
+    with session_scope() as s:
+        job = s.get(Job, job_id)
+        n_models = s.scalar(select(func.count()).select_from(GraderModel).where(GraderModel.job_id == job_id))
+        took = (job.finished_at - job.started_at).total_seconds()
+    assert received >= 2, (f"the message was not redelivered (received {received}x; the run took {took:.0f}s): "
+                            "the job must outlive the 2 s visibility timeout plus kombu's restore interval")
+    assert skipped and set(skipped) <= {"busy", "finished"}, skipped
+    assert n_models == 1, f"the job ran {n_models} times"
+    assert logs.count(f"training job {job_id} stopped") == 0
