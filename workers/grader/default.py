@@ -9,10 +9,11 @@ prompt's range: a 5-member bootstrap ensemble for the holistic score and one rid
 
 Confidence (documented, not a calibrated probability of being "right" in the abstract): under a
 normal error model N(mu, sd) around the ensemble mean, the probability that the human score lies
-within `max(step/2, range/10)` of the score we give. sd = sqrt(cv_rmse^2 + ensemble_spread^2):
-the head's cross-validated error plus the disagreement of the bootstrap members. It falls when the
-members disagree (unusual essays) and when the prediction sits near a rounding boundary of a
-fine-stepped scale. Results under LOW_CONFIDENCE get needs_review with a reason.
+within `max(step/2, range/10)` of the score we give. sd = sqrt(e^2 + ensemble_spread^2), where e
+is a per-essay error estimate (a ridge fitted in train.py on the out-of-fold absolute error of
+the holistic head, times sqrt(pi/2)) and ensemble_spread is the disagreement of the 5 bootstrap
+members. It falls for essays like those the head got wrong in cross-validation, when the members
+disagree, and when the prediction sits near a rounding boundary of a fine-stepped scale. Results under LOW_CONFIDENCE get needs_review with a reason.
 """
 from __future__ import annotations
 
@@ -78,6 +79,7 @@ class DefaultGrader:
         self.feat_mean = np.asarray(head["feat_mean"], dtype=np.float64)
         self.feat_std = np.asarray(head["feat_std"], dtype=np.float64)
         self.resid = float(np.asarray(head["resid_std"]).ravel()[0])
+        self.W_err = np.asarray(head["W_err"], dtype=np.float64) if "W_err" in head else None
         self.meta = meta
         self.trait_names = list(meta["trait_names"])
         self.trait_index = {n: i for i, n in enumerate(self.trait_names)}
@@ -136,6 +138,16 @@ class DefaultGrader:
         X = np.hstack([np.asarray(emb, dtype=np.float64), feats, np.ones((len(texts), 1))])
         return X @ self.W_hol.T, X @ self.W_traits.T
 
+    def error_sd(self, texts: list[str], emb: np.ndarray, st=None) -> np.ndarray:
+        """Per-essay sd of the normalised error: the error model's expected |error| * sqrt(pi/2)."""
+        if self.W_err is None:
+            return np.full(len(texts), self.resid)
+        st = st if st is not None else [F.stats(t) for t in texts]
+        feats = (np.array([F.feature_vector(s) for s in st], dtype=np.float64).reshape(len(texts), -1)
+                 - self.feat_mean) / self.feat_std
+        X = np.hstack([np.asarray(emb, dtype=np.float64), feats, np.ones((len(texts), 1))])
+        return np.clip(X @ self.W_err, 0.02, None) * math.sqrt(math.pi / 2)
+
     def score_embedded(self, texts: list[str], rubrics: list[dict], emb: np.ndarray,
                        prompt_emb: dict[str, np.ndarray] | None = None) -> list[dict]:
         """The head, review flags and feedback, given the embeddings of the texts (and of the prompts)."""
@@ -143,11 +155,12 @@ class DefaultGrader:
         st = [F.stats(t) for t in texts]
         hol, traits = self.predict_normalised(texts, emb, st)
         mean, spread = hol.mean(1), hol.std(1)
+        err_sd = self.error_sd(texts, emb, st)
         out = []
         for i, (rubric, s) in enumerate(zip(rubrics, st)):
             scale = rubric["scale"]
             empty = s.n_words == 0
-            sd = math.sqrt(self.resid ** 2 + float(spread[i]) ** 2)
+            sd = math.sqrt(float(err_sd[i]) ** 2 + float(spread[i]) ** 2)
             conf = 0.0 if empty else confidence(float(mean[i]), sd, scale)
             score = float(scale["min"]) if empty else map_to_scale(float(mean[i]), scale)
             trait_scores = {}

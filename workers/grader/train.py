@@ -104,6 +104,20 @@ def main(argv: list[str] | None = None) -> int:
         ens.append(ridge(X[idx], y[idx], alpha))
     W_hol = np.stack(ens)
 
+    # per-essay error model for the confidence: ridge on the out-of-fold absolute error of the
+    # holistic head (own rng, so the heads above and below are unaffected)
+    err_rng = np.random.default_rng(SEED + 1)
+    folds = err_rng.permutation(len(X)) % 5
+    oof = np.zeros(len(X))
+    for k in range(5):
+        tr, te = folds != k, folds == k
+        oof[te] = predict(ridge(X[tr], y[tr], alpha), X[te])
+    abs_err = np.abs(oof - y)
+    W_err = ridge(X, abs_err, 10.0)
+    pred_err = np.clip(predict(W_err, X), 0.02, None)
+    print(f"error model: mean |oof error| {abs_err.mean():.4f}; corr(predicted, actual) "
+          f"{np.corrcoef(pred_err, abs_err)[0, 1]:.3f}", flush=True)
+
     trait_names = sorted({t for r in rows for t in (r.get("traits") or {})})
     W_traits, trait_rmse = [], {}
     for name in trait_names:
@@ -137,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(out / "minilm_head.npz", W_hol=W_hol.astype(np.float32), W_traits=np.stack(W_traits).astype(np.float32),
                         feat_mean=fmean.astype(np.float32), feat_std=fstd.astype(np.float32),
-                        resid_std=np.array([rmse], dtype=np.float32))
+                        resid_std=np.array([rmse], dtype=np.float32), W_err=W_err.astype(np.float32))
     (out / "minilm_head.json").write_text(json.dumps(meta, indent=2) + "\n")
     print(f"wrote {out / 'minilm_head.npz'} in {time.time() - t0:.0f}s total "
           f"(off-topic cosine threshold {offtopic_threshold:.3f}, vocabulary threshold {vocab_threshold:.2f})")
