@@ -10,7 +10,22 @@ from marshmallow import Schema, ValidationError
 from ..errors import ApiError, _flatten_marshmallow
 
 
+def _nul_paths(data: Any, path: str = "") -> list[str]:
+    """Fields holding a NUL character, which Postgres text cannot store."""
+    if isinstance(data, str):
+        return [path or "body"] if "\x00" in data else []
+    if isinstance(data, dict):
+        return [p for k, v in data.items() for p in _nul_paths(v, f"{path}.{k}" if path else str(k))]
+    if isinstance(data, list):
+        return [p for i, v in enumerate(data) for p in _nul_paths(v, f"{path}[{i}]")]
+    return []
+
+
 def validate(schema: Schema, data: Any) -> dict:
+    bad = _nul_paths(data)
+    if bad:
+        raise ApiError(422, f"Text may not contain NUL (\\u0000) characters: {', '.join(bad[:5])}.", "validation_error",
+                       [{"field": f, "message": "contains a NUL character"} for f in bad])
     try:
         return schema.load(data)
     except ValidationError as e:
