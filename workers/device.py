@@ -6,19 +6,27 @@ EDUQ_PRECISION  auto (default) | fp32 | bf16
     (AMX / AVX512-BF16), else fp32. inference_dtype() returns torch.bfloat16 for autocast, or
     None for plain fp32 (no autocast).
 
-Measured on the dev box (2 cores, Xeon with amx_bf16 + avx512_bf16, torch 2.13 CPU, 2 torch
-threads, machine shared with other jobs so absolute figures are pessimistic), all-MiniLM-L6-v2,
-max_length 512, the same 64 ASAP dev essays, Encoder.embed (`python /tmp/speed.py`, see README of
-bench/grading_paths.py for the end-to-end figure):
-    fp32, one essay at a time       55.5 s   1.2 essays/s
-    fp32, sorted batches of 8       20.5 s
-    fp32, sorted batches of 32      19.4 s   3.3 essays/s
+EDUQ_TORCH_THREADS  optional: torch intra-op threads for this process (set once, with the device).
+    Leave unset for torch's default (one per core); with several worker processes per machine
+    give each cores/processes.
+
+Measured on the dev box (2 cores, Xeon with amx_bf16 + avx512_bf16, torch 2.13 CPU; the box
+was shared with other jobs, load 4-10, so absolute figures are noisy and pessimistic).
+Encoder.embed alone, the same 64 ASAP dev essays, max_length 512, 2 torch threads:
+    fp32, one essay at a time       55.5 s
+    fp32, sorted batches of 8/32    20.5 s / 19.4 s
     bf16 autocast, one at a time    45.0 s
     bf16 autocast, batches of 16    14.2 s
-    bf16 autocast, batches of 32    12.0 s   5.4 essays/s   <- default (Encoder batch_size=32)
-bf16 autocast keeps every embedding within cosine 0.99997 of fp32; the end-to-end check
-(bench/grading_paths.py, 300 dev essays) found the scores unchanged within the QWK budget, so
-CPU auto = bf16 on AMX machines. Force EDUQ_PRECISION=fp32 to turn it off.
+    bf16 autocast, batches of 32    12.0 s   <- default (Encoder batch_size=32)
+bf16 autocast keeps every embedding within cosine 0.99997 of fp32.
+End to end, 300 dev essays (37-38 per prompt), `python -m bench.grading_paths --n 300`:
+    naive HF loop (1 essay, fp32, no_grad)   2.30 essays/s   mean QWK 0.6637
+    batched, fp32 (EDUQ_PRECISION=fp32)      6.97 essays/s   mean QWK 0.6637
+    batched, bf16 autocast (auto)           10.7-20.5 essays/s (load-dependent), mean QWK 0.6667
+      -> 5.1x the naive loop in the same run; 299/300 identical scores, QWK change +0.003
+    batched bf16 with 1 torch thread        17.6 essays/s vs 10.7 with 2 in back-to-back runs on the
+      busy box (oversubscription); on a dedicated machine measure again before pinning threads.
+So CPU auto = bf16 autocast where the CPU has native bf16. EDUQ_PRECISION=fp32 turns it off.
 """
 from __future__ import annotations
 
@@ -30,6 +38,9 @@ import torch
 
 @functools.lru_cache(maxsize=1)
 def choose_device() -> torch.device:
+    threads = os.environ.get("EDUQ_TORCH_THREADS", "").strip()
+    if threads:
+        torch.set_num_threads(max(1, int(threads)))
     want = os.environ.get("EDUQ_DEVICE", "auto").strip().lower()
     if want not in ("auto", "cpu", "cuda"):
         raise ValueError(f"EDUQ_DEVICE must be auto, cpu or cuda, not {want!r}")
