@@ -66,11 +66,11 @@ def run_platform(jobs: list[dict], log_dir: Path, redis_url: str = "redis://127.
         procs.append(worker)
         _wait_http(base + "/readyz", api)
         deadline = time.time() + 300
-        while "ready." not in wlog.read_text(errors="replace"):
+        # ready = the Celery worker is up AND its child has loaded and warmed up the grader
+        while not all(s in wlog.read_text(errors="replace") for s in ("ready.", "loaded in")):
             if worker.poll() is not None or time.time() > deadline:
                 raise RuntimeError(wlog.read_text(errors="replace")[-3000:])
             time.sleep(0.2)
-        time.sleep(1.0)  # let the child finish its warm-up
         t0 = time.perf_counter()
         views = []
         for body in jobs:

@@ -2,9 +2,9 @@
 
 EDUQ_DEVICE     auto (default: CUDA when available, else CPU) | cpu | cuda
 EDUQ_PRECISION  auto (default) | fp32 | bf16
-    auto = bf16 autocast on CUDA; on CPU, bf16 autocast where the processor has native bf16
-    (AMX / AVX512-BF16), else fp32. inference_dtype() returns torch.bfloat16 for autocast, or
-    None for plain fp32 (no autocast).
+    auto = bf16 on CUDA; on CPU, bf16 where the processor has native bf16 (AMX / AVX512-BF16),
+    else fp32. inference_dtype() returns torch.bfloat16, or None for plain fp32. The encoder
+    casts its weights to that dtype (see workers/grader/encoder.py for why not autocast).
 
 EDUQ_TORCH_THREADS  optional: torch intra-op threads for this process (set once, with the device).
     Leave unset for torch's default (one per core); with several worker processes per machine
@@ -17,7 +17,9 @@ Encoder.embed alone, the same 64 ASAP dev essays, max_length 512, 2 torch thread
     fp32, sorted batches of 8/32    20.5 s / 19.4 s
     bf16 autocast, one at a time    45.0 s
     bf16 autocast, batches of 16    14.2 s
-    bf16 autocast, batches of 32    12.0 s   <- default (Encoder batch_size=32)
+    bf16 autocast, batches of 32    12.0 s
+On a quieter box (load 1-2), 134 dev essays: bf16 autocast b32 3.49-3.78 s, b16 3.16-3.53 s;
+bf16 weights b16 2.64-2.72 s <- default now (Encoder batch_size=16, weights cast to bf16).
 bf16 autocast keeps every embedding within cosine 0.99997 of fp32.
 End to end, 300 dev essays (37-38 per prompt), `python -m bench.grading_paths --n 300`:
     naive HF loop (1 essay, fp32, no_grad)   2.30 essays/s   mean QWK 0.6637
@@ -26,7 +28,7 @@ End to end, 300 dev essays (37-38 per prompt), `python -m bench.grading_paths --
       -> 5.1x the naive loop in the same run; 299/300 identical scores, QWK change +0.003
     batched bf16 with 1 torch thread        17.6 essays/s vs 10.7 with 2 in back-to-back runs on the
       busy box (oversubscription); on a dedicated machine measure again before pinning threads.
-So CPU auto = bf16 autocast where the CPU has native bf16. EDUQ_PRECISION=fp32 turns it off.
+So CPU auto = bf16 where the CPU has native bf16. EDUQ_PRECISION=fp32 turns it off.
 """
 from __future__ import annotations
 

@@ -58,8 +58,38 @@ def _sweep_on_start(sender=None, **_):
 
 # ------------------------------------------------------------------------------ grading
 
-def grade_batch(batch: claims.Batch) -> int:
-    """Run the model over one claimed batch and write the results. Returns essays written."""
+class BackgroundWriter:
+    """Writes one batch's results on a thread while the model runs on the next batch.
+
+    At most one write is in flight; `wait()` re-raises its error (a database error then retries
+    the task: the batch's claims expire and its essays are graded again, never written twice)."""
+
+    def __init__(self):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="eduq-writer")
+        self.pending = None
+        self.written = 0
+
+    def submit(self, items, results) -> None:
+        self.wait()
+        self.pending = self.pool.submit(claims.write_grading_results, items, results)
+
+    def wait(self) -> None:
+        if self.pending is not None:
+            fut, self.pending = self.pending, None
+            self.written += fut.result()
+
+    def close(self) -> None:
+        try:
+            self.wait()
+        finally:
+            self.pool.shutdown(wait=True)
+
+
+def grade_batch(batch: claims.Batch, writer: BackgroundWriter | None = None) -> int:
+    """Run the model over one claimed batch and write the results. Returns essays written
+    (a write handed to `writer` is counted by the writer instead)."""
     cfg = settings()
     items = batch.items
     if not items:
@@ -81,6 +111,9 @@ def grade_batch(batch: claims.Batch) -> int:
     try:
         outs = grader.grade(texts, rubrics)
         results = {it.id: out for it, out in zip(items, outs)}
+        if writer is not None:
+            writer.submit(items, results)
+            return 0
         return claims.write_grading_results(items, results)
     except DB_ERRORS:
         raise
@@ -106,17 +139,22 @@ def grade(self, job_id: str) -> dict:
     cfg = settings()
     t0 = time.monotonic()
     batches = essays = 0
-    while True:
-        batch = claims.claim_batch("grading", cfg.grading_max_batch, cfg.grading_max_wait_s,
-                                   cfg.grading_lease_s, cfg.grading_max_attempts)
-        if not batch.items:
-            if batch.jobs:
-                continue  # everything claimed was given up on; look again
-            break
-        essays += grade_batch(batch)
-        batches += 1
-        if time.monotonic() - t0 > TASK_BUDGET_S and claims.outstanding("grading", job_id)[0] == 0:
-            break
+    writer = BackgroundWriter()
+    try:
+        while True:
+            batch = claims.claim_batch("grading", cfg.grading_max_batch, cfg.grading_max_wait_s,
+                                       cfg.grading_lease_s, cfg.grading_max_attempts)
+            if not batch.items:
+                if batch.jobs:
+                    continue  # everything claimed was given up on; look again
+                break
+            essays += grade_batch(batch, writer)
+            batches += 1
+            if time.monotonic() - t0 > TASK_BUDGET_S and claims.outstanding("grading", job_id)[0] == 0:
+                break
+    finally:
+        writer.close()
+    essays += writer.written
     claimable, wait = claims.outstanding("grading", job_id)
     if claimable == 0 and wait is not None:
         # Another worker holds some of this job's essays. If it dies, its lease expires:

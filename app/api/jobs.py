@@ -23,6 +23,7 @@ from ..services import results as resultsvc
 
 blp = Blueprint("jobs", __name__, url_prefix="/api/v1", description="Follow, list, cancel jobs and read their results.")
 SECURITY = [{"bearerAuth": []}]
+LONG_POLL_INTERVAL_S = 0.2  # ?wait= re-reads the job row from Postgres this often
 
 
 def _read(job_id: str):
@@ -48,7 +49,7 @@ def get_job(job_id: str, wait: float | None = None):
     if wait:
         deadline = time.monotonic() + min(float(wait), settings().long_poll_max_s)
         while tag == baseline and view["status"] not in jobsvc.FINISHED and time.monotonic() < deadline:
-            time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+            time.sleep(min(LONG_POLL_INTERVAL_S, max(0.0, deadline - time.monotonic())))
             view, tag = _read(job_id)
     if _not_modified(tag):
         resp = Response(status=304)
