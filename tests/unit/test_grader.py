@@ -151,3 +151,24 @@ def test_qwk_and_agreement():
     assert qwk([1, 2, 3, 4], [4, 3, 2, 1], 1, 4) < 0
     a = agreement([1, 2, 3, 4], [1, 2, 4, 4], 1, 4)
     assert a["exact_agreement"] == 0.75 and a["adjacent_agreement"] == 1.0 and a["n"] == 4
+
+
+def test_eduq_grader_eval_writes_the_contract_report(tmp_path):
+    """`eduq grader eval` on a few real dev lines (read from ../shared at test time)."""
+    import json
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from app.cli import main
+
+    data = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "asap" / "dev.jsonl"
+    assert data.exists(), f"the shared ASAP data is missing at {data}"
+    out = tmp_path / "report.json"
+    r = CliRunner().invoke(main, ["grader", "eval", "--model", "asap", "--data", str(data), "--out", str(out),
+                                  "--limit", "40"])
+    assert r.exit_code == 0, r.output
+    rep = json.loads(out.read_text())
+    assert set(rep) >= {"mean_qwk", "prompts"} and rep["n"] == 40
+    assert all({"qwk", "n"} <= set(v) for v in rep["prompts"].values())
+    assert -1 <= rep["mean_qwk"] <= 1
