@@ -24,7 +24,7 @@ services:
 
 test: $(STAMP) services
 	bash scripts/ensure_browser.sh
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests --ignore=tests/chaos
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit tests/e2e
 
 test-fast: $(STAMP) services
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit
