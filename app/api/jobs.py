@@ -23,7 +23,7 @@ from ..services import results as resultsvc
 
 blp = Blueprint("jobs", __name__, url_prefix="/api/v1", description="Follow, list, cancel jobs and read their results.")
 SECURITY = [{"bearerAuth": []}]
-LONG_POLL_INTERVAL_S = 0.25  # ?wait= re-reads the job row from Postgres this often (CPU vs latency)
+LONG_POLL_INTERVAL_S = 0.2  # ?wait= re-reads the job row from Postgres this often (latency vs API CPU)
 
 
 def _read(job_id: str):
