@@ -181,7 +181,7 @@ def test_dockerfile_copy_sources_exist(name):
         parts = [p for p in line.split() if not p.startswith("--")]
         for src in parts[:-1]:
             if src == "constraints.txt" and not (ROOT / src).exists():
-                pytest.skip("constraints.txt is missing at the repository root (docker build and make install need it)")
+                pytest.fail("constraints.txt is missing at the repository root (docker build and make install need it)")
             assert (ROOT / src).exists(), f"{name}: COPY {src} does not exist (context is the repo root)"
 
 
