@@ -262,21 +262,3 @@ def test_real_batched_matches_single(engine):
     alone = lm.generate([rows[1]])
     assert both[0].n_tokens <= 6 and both[1].n_tokens <= 20
     assert both[1].text.split()[:5] == alone[0].text.split()[:5]
-
-
-def test_choose_dtype(monkeypatch):
-    import torch
-
-    from workers.lessons.model import choose_dtype, cpu_has_bf16
-
-    monkeypatch.setenv("EDUQ_LESSON_DTYPE", "fp32")
-    assert choose_dtype("cpu") is torch.float32
-    monkeypatch.setenv("EDUQ_LESSON_DTYPE", "bf16")
-    assert choose_dtype("cpu") is torch.bfloat16
-    monkeypatch.delenv("EDUQ_LESSON_DTYPE")
-    assert choose_dtype("cuda") is torch.bfloat16
-    assert choose_dtype("cpu") is (torch.bfloat16 if cpu_has_bf16() else torch.float32)
-
-
-def test_engine_version_names_dtype(engine):
-    assert engine.model_version.endswith("+lessons-2-" + engine.lm.dtype_name)

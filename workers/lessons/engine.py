@@ -28,7 +28,7 @@ from .schema import (
 
 log = logging.getLogger(__name__)
 
-ENGINE_VERSION = "lessons-2"
+ENGINE_VERSION = "lessons-1"
 SYSTEM = "You are an experienced teacher. Answer briefly and concretely."
 
 # default token budgets per part (scaled by LessonEngine(budget_scale=...))
@@ -225,8 +225,7 @@ class LessonEngine:
         self.max_plan_attempts = max(1, max_plan_attempts)
         self.on_topic_threshold = on_topic_threshold
         self.sampling = sampling or SamplingConfig()
-        dt = getattr(lm, "dtype_name", "")
-        self.model_version = f"{lm.model_version}+{ENGINE_VERSION}" + (f"-{dt}" if dt else "")
+        self.model_version = f"{lm.model_version}+{ENGINE_VERSION}"
         self.last_stats: dict = {}
 
     @classmethod

@@ -133,35 +133,6 @@ def _folder_version(folder: Path) -> str:
     return f"{folder.name}@config:{h}"
 
 
-def cpu_has_bf16() -> bool:
-    """True when oneDNN has fast bf16 kernels on this CPU (AVX512-BF16 / AMX)."""
-    import torch
-
-    try:
-        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
-def choose_dtype(device: str):
-    """bf16 on CUDA and on CPUs with native bf16 (AVX512-BF16/AMX), else fp32.
-
-    ``EDUQ_LESSON_DTYPE=fp32|bf16`` overrides. On a 2-core AMX Xeon, bf16 weights make a
-    batch-8 decode step ~1.5x and prompt prefill several times faster than fp32, while a
-    batch-1 step (memory/overhead-bound) costs about the same.
-    """
-    import torch
-
-    forced = (os.environ.get("EDUQ_LESSON_DTYPE") or "").strip().lower()
-    if forced in ("fp32", "float32"):
-        return torch.float32
-    if forced in ("bf16", "bfloat16"):
-        return torch.bfloat16
-    if str(device).startswith("cuda") or (str(device) == "cpu" and cpu_has_bf16()):
-        return torch.bfloat16
-    return torch.float32
-
-
 @dataclass
 class GenRequest:
     """One row of a batched generation."""
@@ -218,7 +189,6 @@ class CausalLM:
         self.tok = tokenizer
         self.device = device
         self.model_version = model_version
-        self.dtype_name = str(getattr(model, "dtype", "float32")).replace("torch.", "")
         self.tok.padding_side = "left"
         if self.tok.pad_token_id is None:
             self.tok.pad_token = self.tok.eos_token
@@ -255,7 +225,7 @@ class CausalLM:
         else:
             folder, version = converted_default_model()
         device = device or choose_device()
-        dtype = choose_dtype(str(device))
+        dtype = torch.bfloat16 if str(device).startswith("cuda") else torch.float32
         tok = AutoTokenizer.from_pretrained(str(folder))
         model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=dtype)
         model.to(device)
