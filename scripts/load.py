@@ -6,7 +6,8 @@
 Starts its own API (gunicorn) and grading worker against a FRESH database (dropped at the end)
 and its own Redis db, like bench/platform_path.py. Essay texts are read at run time from
 ../shared/data/asap/dev.jsonl (never copied). Each of --clients threads submits its share of the
-jobs (each with an Idempotency-Key), then polls them until finished. Reports:
+jobs (each with an Idempotency-Key), then polls them until finished: a round of conditional GETs
+(If-None-Match with the last ETag, so an unchanged job costs a 304) every --poll-every seconds (5). Reports:
 
 - correctness from Postgres: jobs finished, essays lost (neither done nor failed), results
   duplicated (results beyond one per essay), results returned by the API;
@@ -130,7 +131,7 @@ def db_counts(db_url: str, job_ids: list[str]) -> dict:
 
 
 def run(n_essays: int, n_jobs: int, n_clients: int, out: Path | None, log_dir: Path,
-        redis_url: str, timeout_s: float, keep_db: bool = False) -> dict:
+        redis_url: str, timeout_s: float, keep_db: bool = False, poll_every_s: float = 5.0) -> dict:
     import redis
 
     texts = load_texts()
@@ -228,11 +229,13 @@ def run(n_essays: int, n_jobs: int, n_clients: int, out: Path | None, log_dir: P
                         errors.append(f"POST job {j}: {r.status_code} {r.text[:200]}")
                     time.sleep(float(r.headers.get("Retry-After", 1)))
             left = list(mine)
+            etags: dict[str, str] = {}
             while left and time.time() < end_by:
                 for jid in list(left):
                     s0 = time.perf_counter()
+                    cond = {"If-None-Match": etags[jid]} if jid in etags else {}
                     try:
-                        r = requests.get(f"{base}/api/v1/jobs/{jid}", headers=headers, timeout=60)
+                        r = requests.get(f"{base}/api/v1/jobs/{jid}", headers={**headers, **cond}, timeout=60)
                     except requests.RequestException as e:
                         with lock:
                             errors.append(f"GET {jid}: {type(e).__name__}")
@@ -240,11 +243,13 @@ def run(n_essays: int, n_jobs: int, n_clients: int, out: Path | None, log_dir: P
                     ms = (time.perf_counter() - s0) * 1000
                     with lock:
                         poll_ms.append(ms)
-                    if r.status_code == 200 and r.json()["job"]["status"] in FINISHED:
-                        left.remove(jid)
-                        with lock:
-                            first_finished.append(time.monotonic() - t0)
-                time.sleep(1.0)
+                    if r.status_code == 200:
+                        etags[jid] = r.headers.get("ETag", "")
+                        if r.json()["job"]["status"] in FINISHED:
+                            left.remove(jid)
+                            with lock:
+                                first_finished.append(time.monotonic() - t0)
+                time.sleep(poll_every_s)
 
         threads = [threading.Thread(target=client, args=(c,), daemon=True) for c in range(n_clients)]
         for t in threads:
@@ -339,8 +344,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--redis-url", default=os.environ.get("EDUQ_LOAD_REDIS_URL", "redis://127.0.0.1:6379/12"))
     ap.add_argument("--timeout", type=float, default=3600, help="give up polling after this many seconds")
     ap.add_argument("--keep-db", action="store_true")
+    ap.add_argument("--poll-every", type=float, default=5.0,
+                    help="seconds between a client's rounds of status polls (conditional GETs with If-None-Match)")
     a = ap.parse_args(argv)
-    rep = run(a.essays, a.jobs, a.clients, a.out, a.log_dir, a.redis_url, a.timeout, a.keep_db)
+    rep = run(a.essays, a.jobs, a.clients, a.out, a.log_dir, a.redis_url, a.timeout, a.keep_db, a.poll_every)
     print(table(rep))
     print(f"JSON: {a.out}")
     return 0 if rep["ok"] else 1
