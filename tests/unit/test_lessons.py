@@ -177,9 +177,10 @@ class _FakeLM:
     def chat_prompt(self, system, user, prefill=""):
         return user
 
-    def generate(self, rows, sampling=None):
+    def generate(self, rows, sampling=None, max_batch=None, prefix=None):
         from workers.lessons.model import GenResult
 
+        self.calls = getattr(self, "calls", []) + [(len(rows), max_batch)]
         return [GenResult(self.text, 5, "eos") for _ in rows]
 
 
@@ -262,3 +263,44 @@ def test_real_batched_matches_single(engine):
     alone = lm.generate([rows[1]])
     assert both[0].n_tokens <= 6 and both[1].n_tokens <= 20
     assert both[1].text.split()[:5] == alone[0].text.split()[:5]
+
+
+def test_engine_generates_all_parts_in_one_call_then_retries_together():
+    """Every part of every plan is one row of a single generation (retries in a second one),
+    with the engine's max_batch unless the call overrides it."""
+    from workers.lessons.engine import PARTS, LessonEngine
+
+    lm = _FakeLM("??")  # unparseable: every part fails, is retried once, then falls back
+    eng = LessonEngine(lm, _FakeEncoder(), max_part_attempts=2, max_plan_attempts=1, max_batch=4)
+    eng.generate([GOOD, {**GOOD, "objectives": ["Explain how plants make food."]}])
+    n_rows = 2 * len(PARTS) - 1  # the second request brings its own objectives
+    assert lm.calls == [(n_rows, 4), (n_rows, 4)]
+    eng.generate([GOOD], max_batch=1)
+    assert lm.calls[-1] == (len(PARTS), 1)
+
+
+def test_real_slot_refill_matches_one_at_a_time(engine):
+    """Rows joining a running batch (KV cache padded and appended), rows leaving it and the
+    shared system-prompt KV cache leave each row's tokens as when it decodes alone without
+    any sharing: greedy decoding, 5 rows of different prompt lengths and budgets through 2
+    slots vs one at a time."""
+    from workers.lessons.model import GenRequest, SamplingConfig
+
+    lm = engine.lm
+    greedy = SamplingConfig(temperature=0, repetition_penalty=1.15, no_repeat_ngram_size=4)
+    system = "You are a teacher."
+    prompts = ["Name one fruit.", "Write two sentences about volcanoes for grade 7.",
+               "List three materials for a science lesson on magnets for grade 2 students.",
+               "Say hello.", "Explain photosynthesis in one sentence."]
+    rows = [GenRequest(lm.chat_prompt(system, p, "1. "), b, i, ("\n\n",))
+            for i, (p, b) in enumerate(zip(prompts, [5, 16, 12, 3, 14]))]
+    s0 = lm.stats.steps
+    slots = lm.generate(rows, greedy, max_batch=2, prefix=lm.chat_prefix(system))
+    steps_batched = lm.stats.steps - s0
+    alone = [lm.generate([r], greedy, max_batch=1)[0] for r in rows]
+    steps_alone = lm.stats.steps - s0 - steps_batched
+    same = sum(a.text == b.text and a.n_tokens == b.n_tokens for a, b in zip(slots, alone))
+    assert same >= 4, [(a.text, b.text) for a, b in zip(slots, alone)]  # fp noise may flip one late token
+    for a, b in zip(slots, alone):
+        assert a.n_tokens >= 1 and a.text.split()[:3] == b.text.split()[:3], (a.text, b.text)
+    assert steps_batched < steps_alone

@@ -215,6 +215,8 @@ class LessonEngine:
         max_plan_attempts: int = 2,
         on_topic_threshold: float = ON_TOPIC_THRESHOLD,
         sampling=None,
+        max_batch: int | None = None,
+        share_prefix: bool = True,
     ):
         from .model import SamplingConfig
 
@@ -225,6 +227,10 @@ class LessonEngine:
         self.max_plan_attempts = max(1, max_plan_attempts)
         self.on_topic_threshold = on_topic_threshold
         self.sampling = sampling or SamplingConfig()
+        # rows (plan parts) decoded together; default: the model's (EDUQ_LESSON_DECODE_BATCH or 8)
+        self.max_batch = max_batch or getattr(lm, "max_batch", None) or 8
+        # all prompts start with the same system turn: its KV cache is computed once
+        self._prefix = lm.chat_prefix(SYSTEM) if share_prefix and hasattr(lm, "chat_prefix") else None
         self.model_version = f"{lm.model_version}+{ENGINE_VERSION}"
         self.last_stats: dict = {}
 
@@ -245,8 +251,11 @@ class LessonEngine:
         return self._encoder
 
     # ------------------------------------------------------------------ public
-    def generate(self, requests: list[dict], seed: int = 0) -> list[dict]:
+    def generate(self, requests: list[dict], seed: int = 0, max_batch: int | None = None) -> list[dict]:
+        """``max_batch`` overrides how many rows decode together for this call (1: one
+        sequence at a time)."""
         t0 = time.perf_counter()
+        gen0 = self.lm.stats.as_dict() if hasattr(self.lm.stats, "as_dict") else None
         stats0 = (self.lm.stats.new_tokens, self.lm.stats.prompt_tokens, self.lm.stats.steps)
         results: list[dict | None] = [None] * len(requests)
         plans: list[_Plan] = []
@@ -275,7 +284,7 @@ class LessonEngine:
             for p in todo:
                 p.attempt = attempt
                 p.parts, p.fallback, p.repaired = {}, [], []
-            self._generate_parts(todo, seed)
+            self._generate_parts(todo, seed, max_batch)
             again = []
             for p in todo:
                 lesson = self._assemble(p)
@@ -309,48 +318,54 @@ class LessonEngine:
             "decode_steps": s.steps - stats0[2],
             "plans": len(plans),
         }
+        if gen0 is not None:
+            now = s.as_dict()
+            self.last_stats["generation"] = {k: now[k] - gen0[k] for k in now}
         return results  # type: ignore[return-value]
 
     # --------------------------------------------------------------- internals
     def _budget(self, spec: PartSpec) -> int:
         return max(4, int(round(BUDGETS[spec.budget] * self.budget_scale)))
 
-    def _generate_parts(self, plans: list[_Plan], seed: int) -> None:
-        """Each part is generated for all plans in one batch; malformed rows are retried
-        (another seed) together, then fall back to deterministic text."""
+    def _generate_parts(self, plans: list[_Plan], seed: int, max_batch: int | None = None) -> None:
+        """All parts of all plans are independent rows of one continuously batched
+        generation (a part's prompt depends only on its request); malformed rows are
+        retried (another seed) together in a second generation, then fall back to
+        deterministic text. Seeds depend on the request and part, never on the order."""
         from .model import GenRequest
 
-        for spec in PARTS:
-            need = [p for p in plans if not (spec.key == "objectives" and p.req["objectives"])]
-            for part_attempt in range(self.max_part_attempts):
-                if not need:
-                    break
-                rows = []
-                for p in need:
-                    user, prefill = spec.prompt(p.req, {"minutes": p.minutes})
-                    rows.append(
-                        GenRequest(
-                            prompt=self.lm.chat_prompt(SYSTEM, user, prefill),
-                            max_new_tokens=self._budget(spec),
-                            seed=_seed(seed, p.attempt, part_attempt, spec.key, p.req["topic"],
-                                       p.req["subject"], p.req["grade_level"], p.req["duration_minutes"]),
-                            stop_strings=spec.stop,
-                        )
+        pending = [(p, spec) for spec in PARTS for p in plans
+                   if not (spec.key == "objectives" and p.req["objectives"])]
+        for part_attempt in range(self.max_part_attempts):
+            if not pending:
+                break
+            rows = []
+            for p, spec in pending:
+                user, prefill = spec.prompt(p.req, {"minutes": p.minutes})
+                rows.append(
+                    GenRequest(
+                        prompt=self.lm.chat_prompt(SYSTEM, user, prefill),
+                        max_new_tokens=self._budget(spec),
+                        seed=_seed(seed, p.attempt, part_attempt, spec.key, p.req["topic"],
+                                   p.req["subject"], p.req["grade_level"], p.req["duration_minutes"]),
+                        stop_strings=spec.stop,
                     )
-                outs = self.lm.generate(rows, self.sampling)
-                failed = []
-                for p, out in zip(need, outs):
-                    items = spec.parse(out.text, out.finish_reason == "length")
-                    if len(items) >= spec.min_items:
-                        p.parts[spec.key] = items
-                        if part_attempt:
-                            p.repaired.append(spec.key)
-                    else:
-                        failed.append(p)
-                need = failed
-            for p in need:
-                p.parts[spec.key] = fallback_items(spec.key, p.req)
-                p.fallback.append(spec.key)
+                )
+            outs = self.lm.generate(rows, self.sampling, max_batch=max_batch or self.max_batch,
+                                    prefix=self._prefix)
+            failed = []
+            for (p, spec), out in zip(pending, outs):
+                items = spec.parse(out.text, out.finish_reason == "length")
+                if len(items) >= spec.min_items:
+                    p.parts[spec.key] = items
+                    if part_attempt:
+                        p.repaired.append(spec.key)
+                else:
+                    failed.append((p, spec))
+            pending = failed
+        for p, spec in pending:
+            p.parts[spec.key] = fallback_items(spec.key, p.req)
+            p.fallback.append(spec.key)
 
     def _assemble(self, p: _Plan) -> dict:
         r = p.req
