@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from workers.grader import features as F
+from workers.grader import feedback as FB
+from workers.grader.review import Reviewer
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 HEAD_FILE = "minilm_head.npz"
@@ -85,6 +87,7 @@ class DefaultGrader:
         self.trait_index = {n: i for i, n in enumerate(self.trait_names)}
         self.version = f"{meta['version']}+{digest[:8]}"
         self.vocab = set(encoder.tokenizer.get_vocab())
+        self.reviewer = Reviewer.load(encoder=encoder)  # review flags (review.py), one place for all graders
 
     @classmethod
     def load(cls, encoder=None, head_path: str | None = None) -> DefaultGrader:
@@ -156,6 +159,8 @@ class DefaultGrader:
         hol, traits = self.predict_normalised(texts, emb, st)
         mean, spread = hol.mean(1), hol.std(1)
         err_sd = self.error_sd(texts, emb, st)
+        prompts = [(r.get("prompt") or "").strip() or None for r in rubrics]
+        flags = self.reviewer.reasons(texts, emb, prompt_ids=None, prompt_texts=prompts, prompt_emb=prompt_emb)
         out = []
         for i, (rubric, s) in enumerate(zip(rubrics, st)):
             scale = rubric["scale"]
@@ -169,12 +174,7 @@ class DefaultGrader:
                 col = self.trait_column(t["name"])
                 val = float(traits[i, col]) if col is not None else float(mean[i])
                 trait_scores[t["name"]] = float(tscale["min"]) if empty else map_to_scale(val, tscale)
-            reasons = F.review_reasons(s, F.vocab_share(s.words, self.vocab))
-            prompt = (rubric.get("prompt") or "").strip()
-            if prompt in prompt_emb and s.n_words >= 20 and "offtopic_threshold" in self.meta:
-                sim = float(np.dot(emb[i], prompt_emb[prompt]))
-                if sim < self.meta["offtopic_threshold"]:
-                    reasons.append(f"off-topic: the essay seems unrelated to the prompt (similarity {sim:.2f})")
+            reasons = list(flags[i])
             if not empty and conf < LOW_CONFIDENCE:
                 reasons.append(f"low confidence: {conf:.2f}")
             out.append({
@@ -183,7 +183,8 @@ class DefaultGrader:
                 "confidence": conf,
                 "needs_review": bool(reasons),
                 "review_reasons": reasons,
-                "feedback": F.feedback(s, [t["name"] for t in rubric.get("traits") or []]),
+                "feedback": FB.feedback(texts[i], [t["name"] for t in rubric.get("traits") or []],
+                                        prompt_text=prompts[i]),
                 "model_version": self.version,
             })
         return out
