@@ -75,7 +75,33 @@ def _q(words: list[str], n: int = 8) -> str:
 
 
 def _phrase_count(joined: str, phrase: str) -> int:
-    return len(re.findall(r"\b" + re.escape(phrase) + r"\b", joined))
+    """Occurrences of a word sequence in " w1 w2 ... " (lower-case words joined by single spaces)."""
+    return joined.count(f" {phrase} ")
+
+
+_SIGNOFF = re.compile(r"^\s*(sincerely|yours|regards|best|thank you|thanks|from|love|respectfully)\b", re.I)
+_FIXED = {"alot": "a lot", "u": "you", "ur": "your", "becuz": "because", "cuz": "because"}
+_S_BASES = frozenset("that what there here it he she who let everyone someone everybody somebody nobody".split())
+
+
+def _strip_signoff(text: str) -> str:
+    """Drop trailing lines that are a sign-off or a signature (<= 4 words, or 'Sincerely', 'Thank you...')."""
+    lines = text.rstrip().split("\n")
+    while len(lines) > 1 and (len(_WORD.findall(lines[-1])) <= 4 or _SIGNOFF.match(lines[-1])):
+        lines.pop()
+    return "\n".join(lines)
+
+
+def _suggest(w: str, vocab, sp) -> str | None:
+    """A likely intended word: a missing apostrophe (dont -> don't), a known slip, else pyspellchecker at
+    edit distance 1 (None when it has no candidate)."""
+    if w in _FIXED:
+        return _FIXED[w]
+    for end, k in (("nt", 1), ("re", 2), ("ve", 2), ("ll", 2), ("m", 1), ("d", 1), ("s", 1)):
+        if w.endswith(end) and (end != "s" or w[:-1] in _S_BASES) and (cand := w[:-k] + "'" + w[-k:]) in vocab:
+            return cand  # a contraction or possessive without its apostrophe
+    sug = sp.correction(w)
+    return sug if sug and sug != w else None
 
 
 def _counts(joined: str, phrases) -> dict:
@@ -104,16 +130,23 @@ def analyse(text: str) -> dict:
     sp = _speller()
     miss_examples = []
     for w, c in miss.most_common(3):
-        sug = sp.correction(w)
-        miss_examples.append((w, c, sug if sug and sug != w else None))
+        sug = _suggest(w, vocab, sp)
+        miss_examples.append((w, c, sug))
     content = [w for w in lower if w not in EN_STOP and len(w) > 2]
     cc = Counter(content)
     top_word, top_count = cc.most_common(1)[0] if cc else ("", 0)
     long_idx = [i for i, ws in enumerate(sent_words) if len(ws) > LONG_SENTENCE]
     longest = max(range(len(sent_words)), key=lambda i: len(sent_words[i])) if sent_words else None
     starters = Counter(ws[0].lower() for ws in sent_words if ws)
-    last_par = paragraphs[-1].lower() if paragraphs else ""
-    tail = " ".join(sentences[-2:]).lower()
+    # the body's ending: a letter's sign-off ("Sincerely, / Jordan", "Thank you for reading") is not its conclusion
+    body = _strip_signoff(clean)
+    body_par = [p for p in _PARA.split(body.strip()) if p.strip()]
+    body_sents = [x for x in _SENT.findall(body) if _WORD.search(x)]
+    while len(body_sents) > 1 and _SIGNOFF.match(body_sents[-1]):
+        body_sents.pop()  # "Thank you for reading."
+    body_sents = [_WORD.findall(x) for x in body_sents]
+    last_par = " " + " ".join(_WORD.findall(body_par[-1].lower())) + " " if body_par else ""
+    tail = " " + " ".join(" ".join(ws) for ws in body_sents[-3:]).lower() + " "
     precise = []
     for w in lower:
         if len(w) >= 9 and w in vocab and w not in precise:
@@ -126,7 +159,7 @@ def analyse(text: str) -> dict:
         "long_sentences": len(long_idx),
         "longest_len": len(sent_words[longest]) if longest is not None else 0,
         "longest_start": _q(sent_words[longest]) if longest is not None else "",
-        "last_start": _q(sent_words[-1], 7) if sent_words else "",
+        "last_start": _q(body_sents[-1], 7) if body_sents else "",
         "misspelled_total": sum(miss.values()),
         "misspelled_distinct": len(miss),
         "misspelled_examples": miss_examples,
@@ -134,8 +167,8 @@ def analyse(text: str) -> dict:
         "lowercase_starts": sum(1 for s in sentences if s[:1].islower()),
         "ends_with_punct": bool(re.search(r"[.!?][\"')\s]*$", text.strip())),
         "transitions": [t for t in TRANSITIONS if _phrase_count(joined, t)],
-        "conclusion_cue": next((c for c in CONCLUSION_CUES if _phrase_count(" " + tail + " ", c)
-                                or (len(paragraphs) >= 3 and _phrase_count(" " + last_par + " ", c))), None),
+        "conclusion_cue": next((c for c in CONCLUSION_CUES if _phrase_count(tail, c)
+                                or (len(paragraphs) >= 3 and _phrase_count(last_par, c))), None),
         "example_cues": _counts(joined, EXAMPLE_CUES),
         "top_word": top_word, "top_count": top_count,
         "distinct_words": len(set(lower)),

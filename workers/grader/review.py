@@ -335,9 +335,9 @@ class Reviewer:
             r.append(f"nonsense: the word '{m['one_word']}' makes up {_pct(m['one_word_share'])} of the text")
         elif m["salad_checked"] >= c["salad_min_checked"] and m["salad_rate"] >= c["salad_rate"]:
             ex = f" (e.g. '{m['salad_example']}')" if m["salad_example"] else ""
+            caps = (f" and {m['salad_caps']} sentence-opening word(s) sit mid-sentence" if m["salad_caps"] else "")
             r.append(f"word salad: {m['salad_broken']} of {m['salad_checked']} word pairs around words like "
-                     f"'the', 'of', 'they' are impossible in English{ex} and {m['salad_caps']} sentence-opening "
-                     f"words sit mid-sentence; the word order looks scrambled")
+                     f"'the', 'of', 'they' are impossible in English{ex}{caps}; the word order looks scrambled")
         if m["repeated_paragraphs"]:
             r.append(f"repeated text: {m['repeated_paragraphs']} paragraph(s) appear more than once")
         elif m["repeated_words"] >= c["repeat_min_words"] and m["repeat_share"] >= c["repeat_share"]:
