@@ -103,7 +103,9 @@ def rss_summary(samples: list[tuple[float, int, int]], warmup_s: float) -> dict:
     return {"samples": len(samples), "samples_after_warmup": len(after), "warmup_s": round(warmup_s, 1),
             "first_quartile_mib": round(first / 1024, 1), "last_quartile_mib": round(last / 1024, 1),
             "max_mib": round(max(after) / 1024, 1), "growth_pct": round(growth, 2), "flat": abs(growth) < 10.0,
-            "pids": sorted({s[1] for s in samples})}
+            "pids": sorted({s[1] for s in samples}),
+            # the curve, one point every ~10 samples: [seconds since start, MiB]
+            "series_mib": [[s[0], round(s[2] / 1024, 1)] for s in samples[::10]]}
 
 
 def db_counts(db_url: str, job_ids: list[str]) -> dict:
