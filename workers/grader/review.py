@@ -47,13 +47,13 @@ TAGS = ("empty", "too short", "nonsense", "not English", "word salad", "repeated
 
 _ANON = re.compile(r"@[A-Z]+[0-9]*")  # ASAP anonymisation tokens (@CAPS1, @PERSON2, @NUM3)
 _WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
-_TOKEN = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?|[0-9]+|[.!?;:,\"()]")
+_TOKEN = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?|[0-9]+|[.!?;:,\"()/&-]")
 _PARA = re.compile(r"\n\s*\n")
 SHINGLE = 8        # repeated text: word span length
 COPY_NGRAM = 6     # copied prompt: word n-gram length
 
 # --- hand-listed English function words (no essay text) ------------------------------------------
-DETERMINERS = frozenset("the a an my your our their its every each".split())
+DETERMINERS = frozenset("the a an my your our their every each".split())  # not "its": often written for "it's"
 SUBJECTS = frozenset("i he she we they".split())
 PREPOSITIONS = frozenset("of to in on at for with from into by about".split())
 MODALS = frozenset("will would can could should must might shall".split())
@@ -61,7 +61,7 @@ AUXILIARIES = frozenset("is are was were am be been being do does did has have h
 CONJUNCTIONS = frozenset("and or but because if so when than although while".split())
 PRONOUNS = frozenset("i he she we they me him us them".split())
 # what may not follow each class (pairs inside one sentence)
-_AFTER_DET = DETERMINERS | AUXILIARIES | PREPOSITIONS | CONJUNCTIONS | PRONOUNS | {"not", "to"}
+_AFTER_DET = DETERMINERS | AUXILIARIES | PREPOSITIONS | (CONJUNCTIONS - {"while", "so"}) | PRONOUNS | {"not", "to"}
 _AFTER_SUBJ = DETERMINERS | {"of", "i", "he", "she", "we", "they"}
 _AFTER_PREP = frozenset("is are was were am has does will would could should must shall".split())
 _AFTER_MODAL = frozenset("is are was were am".split())
@@ -166,12 +166,12 @@ def _salad(clean: str) -> dict:
     toks = _TOKEN.findall(clean)
     checked = broken = caps = 0
     example = ""
-    for a, b in zip(toks, toks[1:]):
+    for a, b, c in zip(toks, toks[1:], toks[2:] + [""]):
         la, lb = a.lower(), b.lower()
         if not lb[:1].isalpha() or not la[:1].isalpha():
             continue  # punctuation between them: a sentence or clause boundary
-        if a[:1].islower() and b[:1].isupper() and b[1:].islower() and lb in _OPENERS:
-            caps += 1
+        if a[:1].islower() and b[:1].isupper() and b[1:].islower() and lb in _OPENERS and not c[:1].isupper():
+            caps += 1  # (an opener followed by a capitalised word starts a title: "the story The Mooring Mast")
         if la in DETERMINERS:
             bad = lb in _AFTER_DET
         elif la in SUBJECTS:
