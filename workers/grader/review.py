@@ -302,8 +302,8 @@ class Reviewer:
                     k = self.clf["classes"].index(pid)
                     if probs[i, k] < c["offtopic_prob"]:
                         best = self.clf["classes"][int(probs[i].argmax())]
-                        r.append(f"off-topic: the essay reads like an answer to prompt {best}, not prompt {pid} "
-                                 f"(probability {probs[i, k]:.2f} that it answers prompt {pid})")
+                        r.append(f"off-topic: the essay does not look like an answer to prompt {pid} (probability "
+                                 f"{probs[i, k]:.2f}; the closest prompt is {best})")
                 elif pid is None and i in need_cos and ptxt[i] in pe:
                     sim = float(np.dot(emb[i], pe[ptxt[i]]))
                     if sim < c["offtopic_cosine"]:
