@@ -59,6 +59,9 @@ def _arrays(report: dict) -> dict[str, np.ndarray]:
     out = {k: np.asarray(a[k]) for k in ("prompt", "human", "pred", "confidence", "agree") if k in a}
     if "prompt" in out:
         out["prompt"] = out["prompt"].astype(str)
+    if "agree" not in out and {"prompt", "human", "pred"} <= set(out):  # within each prompt's tolerance
+        tol = np.array([float((report["per_prompt"].get(p) or {}).get("tolerance", 0)) for p in out["prompt"]])
+        out["agree"] = (np.abs(out["human"].astype(float) - out["pred"].astype(float)) <= tol).astype(int)
     return out
 
 
@@ -198,7 +201,7 @@ def render_html(report: dict, path: str | Path) -> Path:
     rows.append(["<b>mean</b>", "", _f(report.get("n")), f"<b>{_f(mean)}</b>", "", "", "", "", "", _f(report.get("ece"))])
     trait_rows = []
     for p in prompts:
-        for t, q in (per[p].get("traits") or {}).items():
+        for t, q in (per[p].get("trait_qwk") or per[p].get("traits") or {}).items():
             q = q.get("qwk") if isinstance(q, dict) else q
             trait_rows.append([p, html.escape(t), _f(q)])
     parts = [f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
