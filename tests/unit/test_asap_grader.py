@@ -1,0 +1,131 @@
+"""The shipped per-prompt ASAP graders (workers/grader/asap.py) with the real encoder and artifacts (no mocks).
+
+Reads ../shared/data/asap at run time (the agreement and smoke-training checks); no essay is stored here."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from workers.grader import asap as A
+from workers.grader.evaluate import qwk
+
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "asap"
+ESSAY = ("Computers help people in many ways. First, they let students find information quickly for school "
+         "projects. Second, families can talk to relatives who live far away.\n\nHowever, some people spend too "
+         "much time in front of a screen and do not exercise. In conclusion, computers are useful when people "
+         "use them wisely and still go outside.")
+needs_data = pytest.mark.skipif(not (DATA / "train.jsonl").exists(), reason="needs ../shared/data/asap")
+
+
+@pytest.fixture(scope="module")
+def grader():
+    g = A.AsapGrader.load()
+    g.warmup()
+    return g
+
+
+def test_shipped_artifacts_are_listed_with_checksums_and_small():
+    manifest = json.loads((A.ARTIFACTS / "manifest.json").read_text())
+    meta = json.loads((A.ARTIFACTS / "meta.json").read_text())
+    assert meta["prompts"] == [str(p) for p in range(1, 9)]
+    assert set(manifest["files"]) == {"meta.json", *meta["model_files"].values()}
+    for name, digest in manifest["files"].items():
+        assert A.sha256_file(A.ARTIFACTS / name) == digest
+    assert sum(f.stat().st_size for f in A.ARTIFACTS.iterdir()) < 20e6
+
+
+def test_rubrics_and_results_for_every_prompt(grader):
+    assert grader.prompts() == [str(p) for p in range(1, 9)]
+    pids = grader.prompts()
+    out = grader.grade([ESSAY] * len(pids), pids)
+    assert len(out) == len(pids)
+    for p, res in zip(pids, out):
+        rb = grader.rubric(p)
+        assert rb["name"] == f"ASAP prompt {p}" and rb["scale"]["step"] == 1 and rb["traits"]
+        assert set(res) == set(A.RESULT_KEYS)
+        sc = rb["scale"]
+        assert res["score"] == int(res["score"]) and sc["min"] <= res["score"] <= sc["max"]
+        assert set(res["traits"]) == {t["name"] for t in rb["traits"]}
+        for t in rb["traits"]:
+            v = res["traits"][t["name"]]
+            assert v == int(v) and t["scale"]["min"] <= v <= t["scale"]["max"]
+        assert 0.0 <= res["confidence"] <= 1.0
+        assert isinstance(res["needs_review"], bool) and res["needs_review"] == bool(res["review_reasons"])
+        assert res["feedback"] and all(set(f) == {"trait", "comment"} for f in res["feedback"])
+        assert res["model_version"].startswith("asap-stack-v1+") and len(res["model_version"]) > 20
+    with pytest.raises(KeyError):
+        grader.grade([ESSAY], ["9"])
+
+
+def test_empty_essay_gets_the_minimum_zero_confidence_and_review(grader):
+    res = grader.grade(["", ESSAY], ["8", "8"])
+    assert res[0]["score"] == grader.rubric("8")["scale"]["min"] and res[0]["confidence"] == 0.0
+    assert res[0]["needs_review"]
+
+
+def test_low_confidence_threshold_keeps_the_flag_budget():
+    meta = json.loads((A.ARTIFACTS / "meta.json").read_text())
+    assert 0.0 < meta["low_confidence"] < 1.0
+    assert meta["cv_summary"]["oof_low_confidence_share"] <= 0.02
+
+
+def test_thresholds_and_tolerance():
+    assert A.tolerance(2, 12) == 0 and A.tolerance(0, 3) == 0
+    assert A.tolerance(0, 30) == 3 and A.tolerance(0, 60) == 6
+    t = np.array([0.5, 1.7, 2.2])
+    assert A.apply_thresholds(np.array([-3.0, 0.6, 1.69, 1.71, 9.0]), t, 0, 3).tolist() == [0, 1, 1, 2, 3]
+    assert A.apply_thresholds(np.array([-3.0, 1.4, 9.0]), None, 0, 3).tolist() == [0, 1, 3]
+    assert A.ece([0.9, 0.9, 0.1, 0.1], [1, 1, 0, 0]) == pytest.approx(0.1)
+
+
+@needs_data
+def test_agreement_with_humans_on_dev_essays(grader):
+    """First 150 dev essays of prompts 4 and 6 (short essays: quick to embed; cached after the first run)."""
+    from workers.grader.cache import cached_embed
+
+    rows = [json.loads(line) for line in open(DATA / "dev.jsonl") if line.strip()]
+    for p in ("4", "6"):
+        sel = [r for r in rows if str(r["prompt"]) == p][:150]
+        texts = [r["essay"] for r in sel]
+        emb = cached_embed(grader.encoder, texts, "dev", verbose=False)
+        res = grader.score_embedded(texts, [p] * len(sel), emb)
+        lo, hi = grader.meta["ranges"][p]
+        k = qwk([r["score"] for r in sel], [x["score"] for x in res], lo, hi)
+        assert k > 0.6, f"prompt {p}: QWK {k:.3f}"
+        tk = [qwk([r["traits"][t] for r in sel], [x["traits"][t] for x in res]) for t in grader.meta["trait_ranges"][p]]
+        assert np.mean(tk) > 0.45, f"prompt {p}: trait QWKs {tk}"
+
+
+@needs_data
+def test_smoke_training_writes_loadable_artifacts_and_tampering_is_refused(grader, tmp_path):
+    from threadpoolctl import threadpool_limits
+
+    from workers.grader.asap_train import train
+
+    out = tmp_path / "asap"
+    with threadpool_limits(limits=1, user_api="openmp"):
+        meta = train(str(DATA / "train.jsonl"), str(out), prompts=["1"], limit=60, folds=3,
+                     encoder=grader.encoder, log=lambda *_: None)
+    assert meta["prompts"] == ["1"] and (out / "manifest.json").exists()
+    g = A.AsapGrader.load(encoder=grader.encoder, artifacts_dir=out)
+    res = g.grade([ESSAY], ["1"])[0]
+    assert 2 <= res["score"] <= 12 and res["score"] == int(res["score"])
+    # any changed byte of a model file: refused before unpickling
+    bad = tmp_path / "bad"
+    shutil.copytree(out, bad)
+    f = bad / "prompt1.joblib"
+    raw = bytearray(f.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    f.write_bytes(bytes(raw))
+    with pytest.raises(A.ChecksumError):
+        A.AsapGrader.load(encoder=grader.encoder, artifacts_dir=bad)
+    # a file dropped from the manifest's view (meta names a file the manifest does not list): refused too
+    man = json.loads((out / "manifest.json").read_text())
+    man["files"].pop("prompt1.joblib")
+    (out / "manifest.json").write_text(json.dumps(man))
+    with pytest.raises(A.ChecksumError):
+        A.AsapGrader.load(encoder=grader.encoder, artifacts_dir=out)

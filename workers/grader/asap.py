@@ -1,0 +1,475 @@
+"""The shipped per-prompt ASAP graders ("asap"): holistic score, trait scores, calibrated confidence.
+
+    g = AsapGrader.load()
+    g.grade(texts, prompt_ids=["1", "8", ...]) -> [{"score", "traits", "confidence", "needs_review",
+                                                    "review_reasons", "feedback", "model_version"}, ...]
+
+One model per ASAP prompt ("1".."8"), trained on train.jsonl only by `python -m workers.grader.asap_train`
+(everything chosen by 5-fold cross-validation on train.jsonl; dev.jsonl only reports). Per prompt:
+
+  stage 1  ridge on hashed n-grams (word 1-2-grams + char_wb 2-5-grams, log tf, l2; no vocabulary kept)
+           ridge on the MiniLM embedding + standardised rater-style features
+  stage 2  gradient boosting (HistGradientBoostingRegressor) and a ridge on [rater-style features,
+           embedding PCA, the two stage-1 predictions (out-of-fold in training)], blended
+  rounding per-prompt thresholds fitted to maximise QWK on out-of-fold predictions (or plain
+           rounding, whichever won in nested cross-validation)
+  traits   the same stage 2 per trait (stage-1 holistic predictions + a per-trait embedding ridge)
+
+Rater-style features (`rater_features`): length (log words, chars, sentences, paragraphs), vocabulary
+(unique words, type-token, long words, rare words by pyspellchecker word frequency), spelling errors
+(pyspellchecker; @PERSON1-style anonymisation tokens skipped), sentence structure (mean/std/max
+sentence length, commas, clause words), readability (textstat), paragraphing and punctuation.
+
+Confidence = P(the human score lies within `tolerance(prompt)` of the score given), a logistic
+regression per prompt fitted on out-of-fold train predictions over (distance of the continuous
+prediction to the nearest rounding threshold, disagreement of the two stage-2 models, position on the
+scale). Tolerance: exact agreement for prompts whose range is <= 12 points (1-6); for wider ranges
+(prompt 7: 0-30, prompt 8: 0-60) within max(1, round(range / 10)) points, i.e. 3 and 6.
+
+Artifacts (workers/grader/artifacts/asap/): meta.json (ranges, trait names, thresholds, version, CV
+figures), one joblib file per prompt, manifest.json with the sha256 of every file; every file's
+checksum is verified before anything is unpickled.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from workers.grader import features as F
+
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts" / "asap"
+RESULT_KEYS = ("score", "traits", "confidence", "needs_review", "review_reasons", "feedback", "model_version")
+N_WORD_HASH = 2 ** 17
+N_CHAR_HASH = 2 ** 17
+
+_ANON = re.compile(r"@[A-Z]+[0-9]*")
+_WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
+_SENT = re.compile(r"[^.!?]+[.!?]*")
+_PARA = re.compile(r"\n\s*\n|\t|\s{4,}")
+CLAUSE_WORDS = frozenset("because although though while since when whenever if unless which who whom whose "
+                         "that whereas where after before until so".split())
+
+
+def tolerance(lo: int, hi: int) -> int:
+    """Points within which a score counts as agreeing: exact for ranges <= 12, else max(1, round(range/10))."""
+    rng = int(hi) - int(lo)
+    return 0 if rng <= 12 else max(1, int(round(rng / 10)))
+
+
+# --- rater-style features --------------------------------------------------------------------------------
+
+@lru_cache(maxsize=1)
+def _word_freq() -> dict:
+    from spellchecker import SpellChecker
+
+    return dict(SpellChecker(language="en", distance=1).word_frequency.dictionary)
+
+
+FEATURE_NAMES = [
+    "log_words", "log_chars", "log_sentences", "log_paragraphs", "log_unique", "type_token", "root_ttr",
+    "avg_word_len", "std_word_len", "long_word_share", "very_long_word_share", "rare_word_share",
+    "mean_log_freq", "log_misspelled", "misspelled_share", "log_unique_misspelled",
+    "mean_sent_len", "std_sent_len", "max_sent_len", "commas_per_sent", "clause_per_sent",
+    "flesch", "fk_grade", "syllables_per_word", "polysyllable_share",
+    "words_per_paragraph", "exclaim_per_100", "question_per_100", "semicolon_colon_per_100",
+    "quotes_per_100", "apostrophe_per_100", "paren_per_100", "lower_start_share", "lowercase_i",
+    "anon_per_100", "transitions_per_100", "has_conclusion", "caps_word_share",
+]
+
+
+def _syllables(w: str) -> int:
+    w = w.lower()
+    groups = re.findall(r"[aeiouy]+", w)
+    n = len(groups)
+    if w.endswith("e") and n > 1 and not w.endswith(("le", "ee")):
+        n -= 1
+    return max(n, 1)
+
+
+def rater_features(text: str) -> list[float]:
+    text = text or ""
+    n_anon = len(_ANON.findall(text))
+    clean = _ANON.sub(" Name ", text)
+    words = _WORD.findall(clean)
+    lw = [w.lower() for w in words]
+    n = len(lw)
+    nn = max(n, 1)
+    freq = _word_freq()
+    real = [w for w in lw if w != "name"]
+    known = [w for w in real if w in freq]
+    miss = [w for w in real if w not in freq and "'" not in w]
+    sentences = [s for s in _SENT.findall(clean) if _WORD.search(s)]
+    slen = np.array([len(_WORD.findall(s)) for s in sentences] or [0], dtype=float)
+    ns = max(len(sentences), 1)
+    paras = [p for p in _PARA.split(text.strip()) if p.strip()]
+    wl = np.array([len(w) for w in words] or [0], dtype=float)
+    syl = np.array([_syllables(w) for w in words] or [0], dtype=float)
+    logf = [math.log10(freq[w] + 1) for w in known]
+    st = F.stats(text)
+    flesch = 206.835 - 1.015 * (n / ns) - 84.6 * (syl.sum() / nn)
+    fk = 0.39 * (n / ns) + 11.8 * (syl.sum() / nn) - 15.59
+    per100 = 100.0 / nn
+    return [
+        math.log1p(n), math.log1p(len(text)), math.log1p(len(sentences)), math.log1p(len(paras)),
+        math.log1p(len(set(lw))), len(set(lw)) / nn, len(set(lw)) / math.sqrt(nn),
+        float(wl.mean()), float(wl.std()), float((wl >= 7).mean()), float((wl >= 10).mean()),
+        (sum(1 for w in known if freq[w] < 2000) / max(len(known), 1)), (float(np.mean(logf)) if logf else 0.0),
+        math.log1p(len(miss)), len(miss) / max(len(real), 1), math.log1p(len(set(miss))),
+        float(slen.mean()), float(slen.std()), float(min(slen.max(), 150)),
+        text.count(",") / ns, sum(1 for w in lw if w in CLAUSE_WORDS) / ns,
+        float(np.clip(flesch, -100, 150)), float(np.clip(fk, -5, 40)), float(syl.mean()), float((syl >= 3).mean()),
+        n / max(len(paras), 1), text.count("!") * per100, text.count("?") * per100,
+        (text.count(";") + text.count(":")) * per100, (text.count('"') + text.count("\u201c")) * per100,
+        (text.count("'") + text.count("\u2019")) * per100, text.count("(") * per100,
+        st.lowercase_starts / ns, math.log1p(st.lowercase_i), n_anon * per100, 100.0 * st.transitions / nn,
+        float(st.has_conclusion), sum(1 for w in words if len(w) > 1 and w.isupper()) / nn,
+    ]
+
+
+def feature_matrix(texts: list[str]) -> np.ndarray:
+    return np.array([rater_features(t) for t in texts], dtype=np.float64).reshape(len(texts), len(FEATURE_NAMES))
+
+
+# --- hashed n-grams (no vocabulary is ever stored) ------------------------------------------------------
+
+@lru_cache(maxsize=1)
+def _hashers():
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    word = HashingVectorizer(n_features=N_WORD_HASH, ngram_range=(1, 2), alternate_sign=False, norm=None,
+                             lowercase=True, token_pattern=r"(?u)\b\w+\b")
+    char = HashingVectorizer(n_features=N_CHAR_HASH, analyzer="char_wb", ngram_range=(2, 5),
+                             alternate_sign=False, norm=None, lowercase=True)
+    return word, char
+
+
+def ngram_matrix(texts: list[str]):
+    """log(1+tf) word 1-2-grams and char_wb 2-5-grams, each block l2-normalised, side by side (sparse)."""
+    import scipy.sparse as sp
+    from sklearn.preprocessing import normalize
+
+    clean = [_ANON.sub(" ", t or "") for t in texts]
+    blocks = []
+    for h in _hashers():
+        X = h.transform(clean).tocsr().astype(np.float32)
+        X.data = np.log1p(X.data)
+        blocks.append(normalize(X))
+    return sp.hstack(blocks).tocsr()
+
+
+# --- the per-prompt model --------------------------------------------------------------------------------
+
+def apply_thresholds(pred: np.ndarray, thresholds, lo: int, hi: int) -> np.ndarray:
+    """Continuous predictions -> integers in [lo, hi]: lo + number of thresholds passed (or plain rounding)."""
+    pred = np.asarray(pred, dtype=float)
+    if thresholds is None:
+        return np.clip(np.rint(pred), lo, hi).astype(int)
+    return (lo + np.searchsorted(np.asarray(thresholds, dtype=float), pred, side="right")).astype(int)
+
+
+def threshold_distance(pred: np.ndarray, thresholds, lo: int, hi: int) -> np.ndarray:
+    t = np.asarray(thresholds if thresholds is not None else np.arange(lo, hi) + 0.5, dtype=float)
+    return np.min(np.abs(np.asarray(pred, dtype=float)[:, None] - t[None, :]), axis=1)
+
+
+def head_predict(head: dict, X2: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(blend, gbm, linear) continuous predictions of one stage-2 head."""
+    from threadpoolctl import threadpool_limits
+
+    lin = ((X2 - head["x_mean"]) / head["x_std"]) @ head["lin_w"] + head["lin_b"]
+    if head["gbm"] is None:
+        return lin, lin, lin
+    with threadpool_limits(limits=1, user_api="openmp"):  # tiny batches: threads cost more than they give
+        g = head["gbm"].predict(X2)
+    w = head["blend"]
+    return w * g + (1 - w) * lin, g, lin
+
+
+def stage2_inputs(model: dict, feats: np.ndarray, emb: np.ndarray, ng_pred: np.ndarray, emb_pred: np.ndarray):
+    pcs = (np.asarray(emb, dtype=np.float64) - model["pca_mean"]) @ model["pca_components"].T
+    return np.hstack([feats, pcs, ng_pred[:, None], emb_pred[:, None]])
+
+
+def stage1(model: dict, Xng, feats: np.ndarray, emb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(n-gram ridge prediction, embedding ridge prediction, standardised [emb, feats] inputs)."""
+    ng = np.asarray(Xng @ model["ng_w"].astype(np.float32)).ravel().astype(np.float64) + model["ng_b"]
+    Z = np.hstack([np.asarray(emb, dtype=np.float64), (feats - model["f_mean"]) / model["f_std"]])
+    return ng, Z @ model["emb_w"] + model["emb_b"], Z
+
+
+def _logistic(model: dict | None, X: np.ndarray) -> np.ndarray:
+    if model is None:
+        return np.full(len(X), 0.5)
+    z = X @ model["coef"] + model["intercept"]
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def confidence_inputs(pred: np.ndarray, gbm: np.ndarray, lin: np.ndarray, thresholds, lo: int, hi: int) -> np.ndarray:
+    """What the confidence model sees: distance to the nearest threshold, stage-2 disagreement, position."""
+    rng = float(hi - lo)
+    tol = tolerance(lo, hi)
+    d = threshold_distance(pred, thresholds, lo, hi)
+    pos = np.clip((pred - lo) / rng, 0, 1)
+    return np.column_stack([np.minimum(d, 1.0) + tol, np.abs(gbm - lin) / rng * 10, pos, pos ** 2])
+
+
+def raw_confidence(pred: np.ndarray, given: np.ndarray, sd: float, lo: int, hi: int) -> np.ndarray:
+    """Uncalibrated baseline: P(|N(pred, sd^2) - given| <= tolerance + 1/2) with sd = the out-of-fold RMSE."""
+    tol = tolerance(lo, hi) + 0.5
+    z1 = (given - tol - pred) / max(sd, 1e-6)
+    z2 = (given + tol - pred) / max(sd, 1e-6)
+    erf = np.vectorize(math.erf)
+    return np.clip(0.5 * (erf(z2 / math.sqrt(2)) - erf(z1 / math.sqrt(2))), 0, 1)
+
+
+def predict_prompt(model: dict, texts: list[str], emb: np.ndarray, feats: np.ndarray | None = None, Xng=None) -> dict:
+    """Every number the grader needs for essays of one prompt (continuous and integer, holistic and traits)."""
+    feats = feature_matrix(texts) if feats is None else feats
+    Xng = ngram_matrix(texts) if Xng is None else Xng
+    lo, hi = model["range"]
+    ng, ep, Z = stage1(model, Xng, feats, emb)
+    X2 = stage2_inputs(model, feats, emb, ng, ep)
+    pred, g, lin = head_predict(model["holistic"], X2)
+    pred = np.clip(pred, lo - 0.49, hi + 0.49)
+    score = apply_thresholds(pred, model["holistic"]["thresholds"], lo, hi)
+    conf_x = confidence_inputs(pred, g, lin, model["holistic"]["thresholds"], lo, hi)
+    conf = _logistic(model.get("confidence"), conf_x)
+    traits = {}
+    for name, th in model["traits"].items():
+        tlo, thi = th["range"]
+        tp = Z @ th["emb_w"] + th["emb_b"]
+        tpred, _, _ = head_predict(th, np.hstack([X2, tp[:, None]]))
+        traits[name] = apply_thresholds(np.clip(tpred, tlo - 0.49, thi + 0.49), th["thresholds"], tlo, thi)
+    return {"pred": pred, "score": score, "gbm": g, "lin": lin, "confidence": conf,
+            "raw_confidence": raw_confidence(pred, score, model["oof_rmse"], lo, hi), "traits": traits}
+
+
+# --- the runtime grader ----------------------------------------------------------------------------------
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class ChecksumError(ValueError):
+    pass
+
+
+def verified_files(artifacts_dir: Path) -> tuple[dict, str]:
+    """manifest.json's {file: sha256}, every listed file checked; raises ChecksumError on any mismatch."""
+    manifest_path = artifacts_dir / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    files = manifest.get("files") or {}
+    if "meta.json" not in files:
+        raise ChecksumError(f"{manifest_path}: meta.json is not listed")
+    for name, digest in files.items():
+        p = artifacts_dir / name
+        if Path(name).name != name or not p.is_file():
+            raise ChecksumError(f"{manifest_path}: {name!r} is missing or not a plain file name")
+        got = sha256_file(p)
+        if got != digest:
+            raise ChecksumError(f"{p}: sha256 {got[:12]}... does not match the manifest ({digest[:12]}...)")
+    return files, hashlib.sha256(manifest_path.read_bytes()).hexdigest()
+
+
+class AsapGrader:
+    def __init__(self, encoder, models: dict, meta: dict, digest: str):
+        self.encoder = encoder
+        self.models = models
+        self.meta = meta
+        self.version = f"{meta['version']}+{digest[:12]}"
+        self.low_confidence = float(meta["low_confidence"])
+        self.vocab = set(encoder.tokenizer.get_vocab()) if encoder is not None else set()
+
+    @classmethod
+    def load(cls, encoder=None, artifacts_dir: str | Path | None = None) -> AsapGrader:
+        import joblib
+
+        d = Path(artifacts_dir) if artifacts_dir else ARTIFACTS
+        files, digest = verified_files(d)
+        meta = json.loads((d / "meta.json").read_text())
+        models = {}
+        for p in meta["prompts"]:
+            name = meta["model_files"][p]
+            if name not in files:
+                raise ChecksumError(f"{d / name} is not in the manifest")
+            models[p] = joblib.load(d / name)  # checksum verified above
+        if encoder is None:
+            from workers.grader.encoder import Encoder
+
+            encoder = Encoder(max_length=meta.get("max_length", 512))
+        if encoder.dim != meta["embedding_dim"]:
+            raise ValueError(f"artifacts expect {meta['embedding_dim']}-d embeddings, encoder gives {encoder.dim}")
+        return cls(encoder, models, meta, digest)
+
+    def prompts(self) -> list[str]:
+        return list(self.meta["prompts"])
+
+    def rubric(self, prompt_id: str) -> dict:
+        p = str(prompt_id)
+        if p not in self.meta["ranges"]:
+            raise KeyError(f"unknown ASAP prompt {prompt_id!r}; known: {', '.join(self.prompts())}")
+        lo, hi = self.meta["ranges"][p]
+        return {"name": f"ASAP prompt {p}", "scale": {"min": lo, "max": hi, "step": 1},
+                "traits": [{"name": t, "scale": {"min": a, "max": b, "step": 1}}
+                           for t, (a, b) in self.meta["trait_ranges"][p].items()]}
+
+    def warmup(self) -> None:
+        out = self.grade(["Reading every day helps students learn new words and ideas. " * 3], [self.prompts()[0]])
+        if len(out) != 1 or not set(RESULT_KEYS) <= set(out[0]) or not math.isfinite(out[0]["score"]):
+            raise RuntimeError(f"asap grader warm-up failed: {out!r}")
+
+    def grade(self, texts: list[str], prompt_ids: list[str]) -> list[dict]:
+        if len(texts) != len(prompt_ids):
+            raise ValueError(f"{len(texts)} texts but {len(prompt_ids)} prompt ids")
+        if not texts:
+            return []
+        for p in prompt_ids:
+            self.rubric(p)  # unknown prompt: fail before encoding
+        emb = self.encoder.embed(list(texts))  # ONE encoder call per batch
+        return self.score_embedded(texts, prompt_ids, emb)
+
+    def predict(self, texts: list[str], prompt_ids: list[str], emb: np.ndarray) -> list[dict]:
+        """predict_prompt's numbers per essay, grouped by prompt and put back in order."""
+        pids = [str(p) for p in prompt_ids]
+        feats = feature_matrix(texts)
+        Xng = ngram_matrix(texts)
+        emb = np.asarray(emb)
+        rows: list[dict] = [{} for _ in texts]
+        for p in sorted(set(pids), key=lambda s: int(s) if s.isdigit() else 0):
+            if p not in self.models:
+                raise KeyError(f"unknown ASAP prompt {p!r}")
+            idx = [i for i, q in enumerate(pids) if q == p]
+            r = predict_prompt(self.models[p], [texts[i] for i in idx], emb[idx], feats[idx], Xng[idx])
+            for j, i in enumerate(idx):
+                rows[i] = {"pred": float(r["pred"][j]), "score": int(r["score"][j]),
+                           "confidence": float(r["confidence"][j]), "raw_confidence": float(r["raw_confidence"][j]),
+                           "traits": {t: int(v[j]) for t, v in r["traits"].items()}}
+        return rows
+
+    def score_embedded(self, texts: list[str], prompt_ids: list[str], emb: np.ndarray) -> list[dict]:
+        if len(texts) != len(prompt_ids) or len(texts) != len(emb):
+            raise ValueError("texts, prompt_ids and emb differ in length")
+        rows = self.predict(texts, prompt_ids, emb)
+        out = []
+        for text, p, r in zip(texts, prompt_ids, rows):
+            p = str(p)
+            lo, _ = self.meta["ranges"][p]
+            s = F.stats(text)
+            empty = s.n_words == 0
+            conf = 0.0 if empty else round(min(max(r["confidence"], 0.0), 1.0), 3)
+            trait_lo = {t: a for t, (a, _b) in self.meta["trait_ranges"][p].items()}
+            traits = {t: float(trait_lo[t] if empty else v) for t, v in r["traits"].items()}
+            # >>> review flags: single call site; the lead swaps in workers/grader/review.py here
+            reasons = list(F.review_reasons(s, F.vocab_share(s.words, self.vocab)))
+            # <<<
+            if not empty and conf < self.low_confidence:
+                reasons.append(f"low confidence: {conf:.2f}")
+            # >>> feedback: single call site; the lead swaps in workers/grader/feedback.py here
+            fb = F.feedback(s, list(traits))
+            # <<<
+            out.append({
+                "score": float(lo if empty else r["score"]),
+                "traits": traits,
+                "confidence": float(conf),
+                "needs_review": bool(reasons),
+                "review_reasons": reasons,
+                "feedback": fb,
+                "model_version": self.version,
+            })
+        return out
+
+
+# --- evaluation (report data; the lead renders it) ------------------------------------------------------
+
+def ece(conf, hit, bins: int = 10) -> float:
+    """Expected calibration error: sum over equal-width confidence bins of share * |mean conf - hit rate|."""
+    conf, hit = np.asarray(conf, dtype=float), np.asarray(hit, dtype=float)
+    if len(conf) == 0:
+        return float("nan")
+    b = np.minimum((conf * bins).astype(int), bins - 1)
+    tot = 0.0
+    for k in range(bins):
+        m = b == k
+        if m.any():
+            tot += m.mean() * abs(conf[m].mean() - hit[m].mean())
+    return float(tot)
+
+
+def evaluate_asap(grader: AsapGrader, jsonl_path: str, limit: int | None = None, cache: bool = True,
+                  batch: int = 64) -> dict:
+    """Agreement with the human scores of an ASAP jsonl file, per prompt, plus raw per-essay arrays.
+
+    With cache=True the embeddings come from var/cache (cached_embed, tag = the file's stem), the same
+    numbers grade() gives; otherwise grade() in batches."""
+    from workers.grader.evaluate import qwk
+
+    with open(jsonl_path) as fh:
+        rows = [json.loads(line) for line in fh if line.strip()]
+    rows = rows[:limit] if limit else rows
+    texts = [r["essay"] for r in rows]
+    pids = [str(r["prompt"]) for r in rows]
+    if cache:
+        from workers.grader.cache import cached_embed
+
+        emb = cached_embed(grader.encoder, texts, Path(jsonl_path).stem, verbose=False)
+    else:
+        emb = np.concatenate([grader.encoder.embed(texts[i:i + batch]) for i in range(0, len(texts), batch)] or
+                             [np.zeros((0, grader.encoder.dim), dtype=np.float32)])
+    preds = grader.predict(texts, pids, emb)
+    human = np.array([float(r["score"]) for r in rows])
+    pred = np.array([float(p["score"]) for p in preds])
+    conf = np.array([p["confidence"] for p in preds])
+    rawc = np.array([p["raw_confidence"] for p in preds])
+    per, hits = {}, np.zeros(len(rows), dtype=bool)
+    for p in grader.prompts():
+        idx = np.array([i for i, q in enumerate(pids) if q == p], dtype=int)
+        if not len(idx):
+            continue
+        lo, hi = grader.meta["ranges"][p]
+        tol = tolerance(lo, hi)
+        h, s, c = human[idx], pred[idx], conf[idx]
+        diff = np.abs(h - s)
+        hit = diff <= tol
+        hits[idx] = hit
+        sd = math.sqrt((h.var(ddof=1) + s.var(ddof=1)) / 2) if len(idx) > 1 else float("nan")
+        cm = np.zeros((hi - lo + 1, hi - lo + 1), dtype=int)
+        np.add.at(cm, (h.astype(int) - lo, s.astype(int) - lo), 1)
+        tq = {}
+        for t, (a, b) in grader.meta["trait_ranges"][p].items():
+            ti = [k for k, i in enumerate(idx) if t in (rows[i].get("traits") or {})]
+            if ti:
+                tq[t] = round(qwk([rows[idx[k]]["traits"][t] for k in ti], [preds[idx[k]]["traits"][t] for k in ti],
+                                  a, b), 4)
+        per[p] = {
+            "n": int(len(idx)), "qwk": round(qwk(h, s, lo, hi), 4),
+            "exact": round(float((diff == 0).mean()), 4),
+            "adjacent": round(float((diff <= max(1, tol)).mean()), 4), "tolerance": tol,
+            "smd": round(float((s.mean() - h.mean()) / sd), 4) if sd and sd > 0 else 0.0,
+            "confusion": cm.tolist(), "range": [lo, hi], "trait_qwk": tq,
+            "mean_trait_qwk": round(float(np.mean(list(tq.values()))), 4) if tq else None,
+            "mean_confidence": round(float(c.mean()), 4), "median_confidence": round(float(np.median(c)), 4),
+            "observed_agreement": round(float(hit.mean()), 4),
+            "ece": round(ece(c, hit), 4), "ece_uncalibrated": round(ece(rawc[idx], hit), 4),
+            "low_confidence_share": round(float((c < grader.low_confidence).mean()), 4),
+        }
+    trait_vals = [v for d in per.values() for v in d["trait_qwk"].values()]
+    return {
+        "model_version": grader.version, "data": str(jsonl_path), "n": len(rows), "per_prompt": per,
+        "mean_qwk": round(float(np.mean([d["qwk"] for d in per.values()])), 4) if per else float("nan"),
+        "mean_trait_qwk": round(float(np.mean(trait_vals)), 4) if trait_vals else float("nan"),
+        "ece": round(ece(conf, hits), 4), "ece_uncalibrated": round(ece(rawc, hits), 4),
+        "mean_confidence": round(float(conf.mean()), 4) if len(conf) else float("nan"),
+        "observed_agreement": round(float(hits.mean()), 4) if len(hits) else float("nan"),
+        "low_confidence_share": round(float((conf < grader.low_confidence).mean()), 4) if len(conf) else 0.0,
+        "arrays": {"human": human.tolist(), "pred": pred.tolist(), "confidence": conf.tolist(), "prompt": pids},
+    }
