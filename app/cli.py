@@ -65,36 +65,61 @@ def grader_train_default(data: str, out: str | None) -> None:
     sys.exit(train.main(args))
 
 
+@grader.command("train-asap")
+@click.option("--data", default="../shared/data/asap/train.jsonl", show_default=True)
+@click.option("--out", default=None, help="Artifacts folder (default: the shipped workers/grader/artifacts/asap).")
+@click.option("--prompts", default=None, help="Only these prompts, e.g. 1,2.")
+@click.option("--limit", type=int, default=None, help="Only the first N essays per prompt (smoke runs).")
+def grader_train_asap(data: str, out: str | None, prompts: str | None, limit: int | None) -> None:
+    """Rebuild the shipped per-prompt ASAP graders from train.jsonl (cross-validated choices; see docs/grading.md)."""
+    from workers.grader import asap_train
+
+    args = ["--data", data] + (["--out", out] if out else []) + (["--prompts", prompts] if prompts else []) \
+        + (["--limit", str(limit)] if limit else [])
+    sys.exit(asap_train.main(args))
+
+
 @grader.command("eval")
 @click.option("--model", "model", required=True,
-              help="'default' (alias 'asap': the shipped grader trained on ASAP train.jsonl) or a head file path.")
+              help="asap (the shipped per-prompt ASAP graders), default (the rubric-agnostic grader), "
+                   "an asap artifacts folder or a default-grader head .npz.")
 @click.option("--data", required=True, type=click.Path(exists=True, dir_okay=False),
-              help="JSON lines with prompt, essay, score; rubrics.json must sit beside it.")
+              help="JSON lines with prompt, essay, score (and traits); rubrics.json must sit beside it.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Where to write the JSON report.")
+@click.option("--html", "html_path", default=None, type=click.Path(dir_okay=False),
+              help="The validity report with plots (default: OUT with .html).")
 @click.option("--limit", type=int, default=None, help="Only the first N lines.")
-def grader_eval(model: str, data: str, out: str, limit: int | None) -> None:
-    """Grade every line with its prompt's rubric and write QWK per prompt and the mean."""
+@click.option("--stress/--no-stress", default=True, show_default=True,
+              help="Add the review flags' stress set built from the same file.")
+@click.option("--stress-per-prompt", type=int, default=40, show_default=True)
+@click.option("--lopo", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Include the default grader's leave-one-prompt-out JSON (python -m workers.grader.train --lopo).")
+def grader_eval(model: str, data: str, out: str, html_path: str | None, limit: int | None, stress: bool,
+                stress_per_prompt: int, lopo: str | None) -> None:
+    """Grade every line with its prompt's rubric: QWK, exact/adjacent agreement, SMD, confusion matrix,
+    trait QWK and calibration per prompt, as JSON and as an HTML validity report."""
     import json
     from pathlib import Path
 
-    from workers.grader.default import DefaultGrader
-    from workers.grader.evaluate import evaluate
+    from workers.grader.report import render_html
+    from workers.grader.validity import run_eval
 
-    if model in ("default", "asap"):
-        g = DefaultGrader.load()
-    elif Path(model).is_file():
-        g = DefaultGrader.load(head_path=model)
-    else:
-        raise click.BadParameter(f"unknown model {model!r}: use default, asap or a head .npz path", param_hint="--model")
-    res = evaluate(g, data, limit)
-    report = {"model": model, "model_version": g.version, "data": data, "n": res["n"],
-              "mean_qwk": res["mean_qwk"], "prompts": res["per_prompt"],
-              "needs_review_share": res["needs_review_share"], "mean_confidence": res["mean_confidence"],
-              "seconds": res["seconds"]}
-    Path(out).write_text(json.dumps(report, indent=2) + "\n")
-    for p, v in res["per_prompt"].items():
-        click.echo(f"prompt {p}: QWK {v['qwk']:.4f} (n={v['n']})")
-    click.echo(f"mean QWK {res['mean_qwk']:.4f} -> {out}")
+    try:
+        rep = run_eval(model, data, limit=limit, stress=stress, stress_per_prompt=stress_per_prompt, lopo=lopo)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--model") from e
+    Path(out).write_text(json.dumps(rep, indent=1) + "\n")
+    html = render_html(rep, html_path or Path(out).with_suffix(".html"))
+    for p, v in rep["per_prompt"].items():
+        traits = ", ".join(f"{t} {q:.3f}" for t, q in (v.get("trait_qwk") or {}).items())
+        click.echo(f"prompt {p}: QWK {v['qwk']:.4f} exact {v['exact']:.3f} SMD {v['smd']:+.3f} (n={v['n']})"
+                   + (f"; traits: {traits}" if traits else ""))
+    click.echo(f"mean QWK {rep['mean_qwk']:.4f}; mean trait QWK {rep.get('mean_trait_qwk', float('nan')):.4f}; "
+               f"ECE {rep.get('ece', float('nan')):.4f}")
+    if "stress" in rep:
+        click.echo(f"stress set: caught {rep['stress']['catch_rate']:.1%}; real essays flagged "
+                   f"{rep['stress']['real_flag_rate']:.2%}")
+    click.echo(f"-> {out}, {html}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -75,7 +75,9 @@ class EssaySchema(StrictSchema):
 class GradingJobRequestSchema(StrictSchema):
     rubric = fields.Nested(RubricSchema, load_default=None,
                            metadata={"description": "Required with model 'default'; a fine-tuned model brings its own."})
-    model = fields.String(load_default="default", validate=validate.Length(min=1, max=80))
+    model = fields.String(load_default="default", validate=validate.Length(min=1, max=80), metadata={
+        "description": "'default' (any rubric), a shipped per-prompt ASAP grader 'asap-1'..'asap-8' (brings its "
+                       "own rubric: the prompt's score range and traits), or the id of a fine-tuned model."})
     essays = fields.List(fields.Nested(EssaySchema), required=True)
     callback_url = fields.Url(load_default=None, allow_none=True, schemes={"http", "https"}, require_tld=False)
 

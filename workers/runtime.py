@@ -12,6 +12,7 @@ from workers import metrics
 log = logging.getLogger("eduq.worker")
 _lock = threading.Lock()
 _grader = None
+_asap = None
 _lessons = None
 LOAD_SECONDS: dict[str, float] = {}
 
@@ -30,6 +31,24 @@ def grader():
             log.info("grader %s loaded in %.1fs", g.version, LOAD_SECONDS["grader"])
             _grader = g
     return _grader
+
+
+def asap_grader():
+    """The shipped per-prompt ASAP graders (models 'asap-1'..'asap-8'), sharing the default grader's encoder."""
+    global _asap
+    enc = grader().encoder
+    with _lock:
+        if _asap is None:
+            from workers.grader.asap import AsapGrader
+
+            t0 = time.perf_counter()
+            g = AsapGrader.load(encoder=enc)  # every artifact's sha256 checked before it is unpickled
+            g.warmup()
+            LOAD_SECONDS["asap"] = time.perf_counter() - t0
+            metrics.MODEL_LOAD.labels("asap").set(LOAD_SECONDS["asap"])
+            log.info("asap graders %s loaded in %.1fs", g.version, LOAD_SECONDS["asap"])
+            _asap = g
+    return _asap
 
 
 def lessons():

@@ -43,6 +43,7 @@ def _after_fork(**_):
     metrics.serve()
     if "grading" in _QUEUES:
         runtime.grader()
+        runtime.asap_grader()  # the shipped per-prompt graders (~1 s), so an 'asap-N' job never waits on a load
     if "lessons" in _QUEUES:
         runtime.lessons()
 
@@ -87,6 +88,28 @@ class BackgroundWriter:
             self.pool.shutdown(wait=True)
 
 
+def model_family(model_id: str) -> str:
+    """'default', 'asap' (the shipped per-prompt graders 'asap-1'..'asap-8') or a fine-tuned model's id."""
+    return "asap" if model_id.startswith("asap-") else model_id
+
+
+class AsapForRubrics:
+    """The ASAP graders behind the default grader's interface: the prompt comes from each job's model
+    ('asap-3' -> prompt '3'); trait scores come back under the job rubric's own trait names."""
+
+    def __init__(self, asap, models: list[str]):
+        self.asap, self.models = asap, models
+
+    def grade(self, texts: list[str], rubrics: list[dict], models: list[str] | None = None) -> list[dict]:
+        models = models or self.models
+        prompt_ids = [m.split("-", 1)[1] for m in models]
+        outs = self.asap.grade(texts, prompt_ids, prompt_texts=[r.get("prompt") for r in rubrics])
+        for out, rubric in zip(outs, rubrics):
+            names = {t["name"].lower(): t["name"] for t in rubric.get("traits") or []}
+            out["traits"] = {names.get(k.lower(), k): v for k, v in out["traits"].items()}
+        return outs
+
+
 def grade_batch(batch: claims.Batch, writer: BackgroundWriter | None = None) -> int:
     """Run the model over one claimed batch and write the results. Returns essays written
     (a write handed to `writer` is counted by the writer instead)."""
@@ -94,18 +117,25 @@ def grade_batch(batch: claims.Batch, writer: BackgroundWriter | None = None) -> 
     items = batch.items
     if not items:
         return 0
-    groups = batch.by_model()
-    if set(groups) != {"default"}:  # fine-tuned models in this batch: each group to its own grader
+    groups: dict[str, list[claims.ClaimedItem]] = {}
+    for model_id, group in batch.by_model().items():
+        groups.setdefault(model_family(model_id), []).extend(group)
+    if len(groups) > 1:  # several graders in this batch: each group to its own
         written = 0
-        for model_id, group in groups.items():
+        for family, group in groups.items():
             sub = claims.Batch(items=group, jobs={j: batch.jobs[j] for j in {i.job_id for i in group}})
-            written += grade_batch(sub) if model_id == "default" else grade_finetuned(sub, model_id)
+            written += grade_batch(sub, writer)
         return written
-    # chaos-testing hook (workers/faults.py): the real grader unless EDUQ_FAULT_* is set; off by default
-    grader = faults.wrap_grader(runtime.grader())
+    (family,) = groups
+    if family not in ("default", "asap"):
+        return grade_finetuned(batch, family)
     texts = [i.payload for i in items]
     rubrics = [batch.jobs[i.job_id]["rubric"] for i in items]
-    log.info("grading batch size=%d jobs=%d", len(items), len(batch.jobs),
+    models = [batch.jobs[i.job_id].get("model") or "default" for i in items]
+    base = runtime.grader() if family == "default" else AsapForRubrics(runtime.asap_grader(), models)
+    # chaos-testing hook (workers/faults.py): the real grader unless EDUQ_FAULT_* is set; off by default
+    grader = faults.wrap_grader(base)
+    log.info("grading batch size=%d jobs=%d model=%s", len(items), len(batch.jobs), family,
              extra={"batch_size": len(items), "job_ids": sorted(batch.jobs)})
     metrics.BATCH_SIZE.labels("grading").observe(len(items))
     try:
@@ -120,9 +150,10 @@ def grade_batch(batch: claims.Batch, writer: BackgroundWriter | None = None) -> 
     except Exception as exc:  # one bad essay must not sink its batch: isolate it
         log.warning("batch of %d raised %s; grading its essays one by one", len(items), type(exc).__name__)
         written = 0
-        for it, text, rubric in zip(items, texts, rubrics):
+        for it, text, rubric, model in zip(items, texts, rubrics, models):
             try:
-                out = grader.grade([text], [rubric])[0]
+                one_grader = grader if family == "default" else faults.wrap_grader(AsapForRubrics(base.asap, [model]))
+                out = one_grader.grade([text], [rubric])[0]
             except DB_ERRORS:
                 raise
             except Exception as one:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+from functools import lru_cache
 
 from sqlalchemy import select
 
@@ -21,6 +23,32 @@ from ..errors import ApiError
 from ..models import GraderModel, utcnow
 
 BUILTIN_GRADERS = {"default"}
+ASAP_MODEL = re.compile(r"^asap-([0-9]{1,2})$")
+
+
+@lru_cache(maxsize=1)
+def _asap_meta() -> dict | None:
+    """meta.json of the shipped ASAP graders (ranges and trait names only; the worker verifies checksums)."""
+    from workers.grader.asap import ARTIFACTS
+
+    path = ARTIFACTS / "meta.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def builtin_rubric(model: str) -> dict | None:
+    """The rubric a built-in per-prompt grader ('asap-1'..'asap-8') brings, or None for any other name."""
+    m = ASAP_MODEL.match(model or "")
+    meta = _asap_meta() if m else None
+    if not meta or m.group(1) not in meta["ranges"]:
+        return None
+    from workers.grader.asap import rubric_from_meta
+
+    return rubric_from_meta(meta, m.group(1))
+
+
+def builtin_models() -> list[str]:
+    meta = _asap_meta()
+    return ["default"] + ([f"asap-{p}" for p in meta["prompts"]] if meta else [])
 
 
 def rubric_key(rubric: dict) -> str:
@@ -84,10 +112,18 @@ def resolve_grading_model(who: Principal, model: str, rubric: dict | None) -> tu
                 GraderModel.teacher_id == who.teacher_id, GraderModel.status == "active",
                 GraderModel.rubric_key == rubric_key(rubric)))
         return (active or model), rubric
+    builtin = builtin_rubric(model)
+    if builtin is not None:  # a shipped per-prompt grader: its own scale and traits
+        if rubric is not None and not _same_scale(rubric, builtin):
+            raise ApiError(422, f"Model {model!r} grades on its own scale and traits; leave the rubric out or send "
+                                "one with the same scale and trait names.", "validation_error",
+                           [{"field": "rubric", "message": "scale or traits differ from the model's rubric"}])
+        return model, (rubric if rubric is not None else builtin)
     with session_scope() as s:
         m = s.scalar(scoped(select(GraderModel).where(GraderModel.id == model), who))
         if m is None:
-            raise ApiError(422, f"Unknown model {model!r}: use 'default' or the id of one of your fine-tuned models.",
+            raise ApiError(422, f"Unknown model {model!r}: use 'default', one of {', '.join(builtin_models()[1:]) or 'asap-N'} "
+                                "or the id of one of your fine-tuned models.",
                            "validation_error", [{"field": "model", "message": f"unknown model {model!r}"}])
         own = m.rubric
     if rubric is not None and not _same_scale(rubric, own):

@@ -194,3 +194,45 @@ def test_worker_killed_mid_job_loses_nothing_and_writes_nothing_twice(live_api, 
     n_results, n_distinct, n_essays = _result_counts(job["id"])
     assert n_results == n_distinct == n_essays == 160
     assert len(all_results(live_api, job, auth)) == 160
+
+
+def test_shipped_asap_grader_job_end_to_end(live_api, grading_worker, auth):
+    """model 'asap-N': the shipped per-prompt grader brings its own rubric (the prompt's range and traits);
+    a batch mixing it with default-model jobs is split between the two graders."""
+    from app.services.models_registry import builtin_rubric
+
+    own = builtin_rubric("asap-1")
+    assert own and own["traits"], "the shipped ASAP graders must be in workers/grader/artifacts/asap"
+    bad = requests.post(live_api + "/api/v1/grading-jobs", json={"model": "asap-9", "essays": DEMO["essays"][:1]},
+                        headers=auth, timeout=30)
+    assert bad.status_code == 422 and "asap-9" in bad.json()["error"]["message"]
+    other_scale = {**own, "scale": {"min": 1, "max": 6, "step": 1}}
+    bad = requests.post(live_api + "/api/v1/grading-jobs",
+                        json={"model": "asap-1", "rubric": other_scale, "essays": DEMO["essays"][:1]},
+                        headers=auth, timeout=30)
+    assert bad.status_code == 422 and bad.json()["error"]["details"][0]["field"] == "rubric"
+
+    essays = DEMO["essays"][:6]
+    jobs = []
+    for body in ({"model": "asap-1", "essays": essays},
+                 {"model": "asap-3", "essays": essays[:2]},
+                 {"rubric": DEMO["rubric"], "essays": essays[:3]}):
+        r = requests.post(live_api + "/api/v1/grading-jobs", json=body, headers=auth, timeout=30)
+        assert r.status_code == 202, r.text
+        jobs.append(r.json()["job"])
+    done = [wait_finished(live_api, j, auth) for j in jobs]
+    assert [j["status"] for j in done] == ["succeeded"] * 3, done
+    for job, model in zip(done, ("asap-1", "asap-3")):
+        rubric = builtin_rubric(model)
+        results = all_results(live_api, job, auth)
+        assert len(results) == job["progress"]["total"]
+        for res in results:
+            assert on_scale(res["score"], rubric["scale"]), (model, res["score"])
+            assert set(res["traits"]) == {t["name"] for t in rubric["traits"]}
+            for t in rubric["traits"]:
+                assert on_scale(res["traits"][t["name"]], t["scale"])
+            assert 0 <= res["confidence"] <= 1 and res["model_version"].startswith("asap")
+            assert res["feedback"] and all(f["comment"] for f in res["feedback"])
+    default_results = all_results(live_api, done[2], auth)
+    assert set(default_results[0]["traits"]) == {"organization", "conventions"}
+    assert not default_results[0]["model_version"].startswith("asap")

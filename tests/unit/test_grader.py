@@ -166,9 +166,20 @@ def test_eduq_grader_eval_writes_the_contract_report(tmp_path):
     assert data.exists(), f"the shared ASAP data is missing at {data}"
     out = tmp_path / "report.json"
     r = CliRunner().invoke(main, ["grader", "eval", "--model", "asap", "--data", str(data), "--out", str(out),
-                                  "--limit", "40"])
+                                  "--limit", "40", "--stress-per-prompt", "3"])
     assert r.exit_code == 0, r.output
     rep = json.loads(out.read_text())
-    assert set(rep) >= {"mean_qwk", "prompts"} and rep["n"] == 40
+    assert set(rep) >= {"mean_qwk", "prompts", "per_prompt", "stress"} and rep["n"] == 40
     assert all({"qwk", "n"} <= set(v) for v in rep["prompts"].values())
     assert -1 <= rep["mean_qwk"] <= 1
+    for v in rep["per_prompt"].values():
+        assert {"exact", "adjacent", "smd", "confusion", "trait_qwk", "ece"} <= set(v)
+        assert sum(map(sum, v["confusion"])) == v["n"]
+    assert 0 <= rep["stress"]["catch_rate"] <= 1
+    html = out.with_suffix(".html").read_text()
+    assert html.count("data:image/png;base64,") == 3 and "Validity report" in html
+    # the default grader is measured the same way
+    r = CliRunner().invoke(main, ["grader", "eval", "--model", "default", "--data", str(data), "--out",
+                                  str(tmp_path / "d.json"), "--limit", "20", "--no-stress"])
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "d.json").read_text())["per_prompt"]

@@ -41,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
+from workers.grader import feedback as FB
 from workers.grader import features as F
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts" / "asap"
@@ -281,6 +282,14 @@ def verified_files(artifacts_dir: Path) -> tuple[dict, str]:
     return files, hashlib.sha256(manifest_path.read_bytes()).hexdigest()
 
 
+def rubric_from_meta(meta: dict, p: str) -> dict:
+    """The API rubric of prompt p's grader (model 'asap-p'): its score range and traits, no task text."""
+    lo, hi = meta["ranges"][p]
+    return {"name": f"ASAP prompt {p}", "scale": {"min": lo, "max": hi, "step": 1},
+            "traits": [{"name": t, "scale": {"min": a, "max": b, "step": 1}}
+                       for t, (a, b) in meta["trait_ranges"][p].items()]}
+
+
 class AsapGrader:
     def __init__(self, encoder, models: dict, meta: dict, digest: str):
         self.encoder = encoder
@@ -288,7 +297,9 @@ class AsapGrader:
         self.meta = meta
         self.version = f"{meta['version']}+{digest[:12]}"
         self.low_confidence = float(meta["low_confidence"])
-        self.vocab = set(encoder.tokenizer.get_vocab()) if encoder is not None else set()
+        from workers.grader.review import Reviewer
+
+        self.reviewer = Reviewer.load(encoder=encoder)  # review flags (review.py), the same for every grader
 
     @classmethod
     def load(cls, encoder=None, artifacts_dir: str | Path | None = None) -> AsapGrader:
@@ -318,17 +329,15 @@ class AsapGrader:
         p = str(prompt_id)
         if p not in self.meta["ranges"]:
             raise KeyError(f"unknown ASAP prompt {prompt_id!r}; known: {', '.join(self.prompts())}")
-        lo, hi = self.meta["ranges"][p]
-        return {"name": f"ASAP prompt {p}", "scale": {"min": lo, "max": hi, "step": 1},
-                "traits": [{"name": t, "scale": {"min": a, "max": b, "step": 1}}
-                           for t, (a, b) in self.meta["trait_ranges"][p].items()]}
+        return rubric_from_meta(self.meta, p)
 
     def warmup(self) -> None:
         out = self.grade(["Reading every day helps students learn new words and ideas. " * 3], [self.prompts()[0]])
         if len(out) != 1 or not set(RESULT_KEYS) <= set(out[0]) or not math.isfinite(out[0]["score"]):
             raise RuntimeError(f"asap grader warm-up failed: {out!r}")
 
-    def grade(self, texts: list[str], prompt_ids: list[str]) -> list[dict]:
+    def grade(self, texts: list[str], prompt_ids: list[str], prompt_texts: list[str | None] | None = None) -> list[dict]:
+        """prompt_texts: the task text each essay answered, when the caller has it (copied-prompt check)."""
         if len(texts) != len(prompt_ids):
             raise ValueError(f"{len(texts)} texts but {len(prompt_ids)} prompt ids")
         if not texts:
@@ -336,7 +345,7 @@ class AsapGrader:
         for p in prompt_ids:
             self.rubric(p)  # unknown prompt: fail before encoding
         emb = self.encoder.embed(list(texts))  # ONE encoder call per batch
-        return self.score_embedded(texts, prompt_ids, emb)
+        return self.score_embedded(texts, prompt_ids, emb, prompt_texts)
 
     def predict(self, texts: list[str], prompt_ids: list[str], emb: np.ndarray) -> list[dict]:
         """predict_prompt's numbers per essay, grouped by prompt and put back in order."""
@@ -356,12 +365,15 @@ class AsapGrader:
                            "traits": {t: int(v[j]) for t, v in r["traits"].items()}}
         return rows
 
-    def score_embedded(self, texts: list[str], prompt_ids: list[str], emb: np.ndarray) -> list[dict]:
+    def score_embedded(self, texts: list[str], prompt_ids: list[str], emb: np.ndarray,
+                       prompt_texts: list[str | None] | None = None) -> list[dict]:
         if len(texts) != len(prompt_ids) or len(texts) != len(emb):
             raise ValueError("texts, prompt_ids and emb differ in length")
         rows = self.predict(texts, prompt_ids, emb)
+        ptxt = list(prompt_texts) if prompt_texts is not None else [None] * len(texts)
+        flags = self.reviewer.reasons(texts, emb, prompt_ids=[str(p) for p in prompt_ids], prompt_texts=ptxt)
         out = []
-        for text, p, r in zip(texts, prompt_ids, rows):
+        for text, p, r, reasons, task in zip(texts, prompt_ids, rows, flags, ptxt):
             p = str(p)
             lo, _ = self.meta["ranges"][p]
             s = F.stats(text)
@@ -369,14 +381,10 @@ class AsapGrader:
             conf = 0.0 if empty else round(min(max(r["confidence"], 0.0), 1.0), 3)
             trait_lo = {t: a for t, (a, _b) in self.meta["trait_ranges"][p].items()}
             traits = {t: float(trait_lo[t] if empty else v) for t, v in r["traits"].items()}
-            # >>> review flags: single call site; the lead swaps in workers/grader/review.py here
-            reasons = list(F.review_reasons(s, F.vocab_share(s.words, self.vocab)))
-            # <<<
+            reasons = list(reasons)
             if not empty and conf < self.low_confidence:
                 reasons.append(f"low confidence: {conf:.2f}")
-            # >>> feedback: single call site; the lead swaps in workers/grader/feedback.py here
-            fb = F.feedback(s, list(traits))
-            # <<<
+            fb = FB.feedback(text, list(traits), prompt_text=task)
             out.append({
                 "score": float(lo if empty else r["score"]),
                 "traits": traits,
