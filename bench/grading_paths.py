@@ -65,6 +65,22 @@ class NaiveLoop:
         return out
 
 
+def naive_asap(naive: NaiveLoop, asap, texts: list[str], prompt_ids: list[str]) -> list[dict]:
+    """The shipped per-prompt ASAP graders fed the naive way: one essay per call, fp32 HF forward."""
+    out = []
+    for t, p in zip(texts, prompt_ids):
+        out += asap.score_embedded([t], [p], naive.embed_one(t)[None, :])
+    return out
+
+
+def batched_asap(asap, texts: list[str], prompt_ids: list[str], batch: int = 64) -> list[dict]:
+    """The worker's path for 'asap-N' jobs: AsapGrader.grade on worker-sized batches (one Encoder.embed each)."""
+    out = []
+    for i in range(0, len(texts), batch):
+        out += asap.grade(texts[i:i + batch], prompt_ids[i:i + batch])
+    return out
+
+
 def naive_loop(texts: list[str], rubrics: list[dict] | None = None, grader=None) -> list[dict]:
     global _NAIVE
     if _NAIVE is None:

@@ -4,9 +4,14 @@ Over the same ASAP dev essays (read from ../shared/data/asap/dev.jsonl at run ti
   naive     the plain Hugging Face loop: one essay at a time, fp32
   batched   the project's model path (DefaultGrader.grade on worker-sized batches)
   platform  HTTP -> Postgres -> Redis -> Celery worker -> Postgres -> polling
+and the same two in-process paths with the shipped per-prompt ASAP graders (models 'asap-N'):
+  asap naive    one essay at a time, fp32 HF forward, then AsapGrader.score_embedded
+  asap batched  AsapGrader.grade on worker-sized batches (the worker's path)
 It prints essays/s, the ratio to the naive loop, and each path's mean QWK against the human scores.
 Targets: platform >= 2.0x naive; platform overhead <= 10% of batched; |QWK change| <= 0.005.
-    python bench/run.py [--per-prompt 50] [--json out.json]
+Then the lesson-plan benchmark (bench/lessons_bench.py: one-at-a-time vs batched generation of 8
+plans, tokens/s and ratio; --no-lessons skips it).
+    python bench/run.py [--per-prompt 50] [--json out.json] [--no-lessons]
 """
 from __future__ import annotations
 
@@ -54,6 +59,8 @@ def main() -> int:
     ap.add_argument("--per-prompt", type=int, default=50)
     ap.add_argument("--json", default=None)
     ap.add_argument("--skip-platform", action="store_true")
+    ap.add_argument("--no-lessons", action="store_true", help="skip the lesson-plan benchmark")
+    ap.add_argument("--lesson-rounds", type=int, default=1)
     args = ap.parse_args()
     import torch
 
@@ -89,6 +96,25 @@ def main() -> int:
     print(f"batched done in {t_batched:.1f}s", flush=True)
     same = sum(1 for a, b in zip(naive_scores, batched_scores) if a == b) / n
 
+    from bench.grading_paths import batched_asap, naive_asap
+    from workers.grader.asap import AsapGrader
+
+    asap = AsapGrader.load(encoder=grader.encoder)
+    asap.warmup()
+    pids = [str(r["prompt"]) for r in rows]
+    naive_asap(naive, asap, texts[:2], pids[:2])  # warm-up
+    t0 = time.perf_counter()
+    asap_naive = [o["score"] for o in naive_asap(naive, asap, texts, pids)]
+    t_asap_naive = time.perf_counter() - t0
+    print(f"asap naive done in {t_asap_naive:.1f}s", flush=True)
+    t0 = time.perf_counter()
+    asap_batched = [o["score"] for o in batched_asap(asap, texts, pids, int(os.environ.get("EDUQ_GRADING_MAX_BATCH", 64)))]
+    t_asap_batched = time.perf_counter() - t0
+    print(f"asap batched done in {t_asap_batched:.1f}s", flush=True)
+    asap_rows = [("asap graders, naive loop (1 essay, fp32)", t_asap_naive, mean_qwk(rows, asap_naive, rubrics)),
+                 ("asap graders, batched model path", t_asap_batched, mean_qwk(rows, asap_batched, rubrics))]
+    del asap
+
     if not args.skip_platform:
         from bench.platform_path import run_platform
 
@@ -117,10 +143,26 @@ def main() -> int:
         overhead = 1 - (n / table[2][1]) / (n / table[1][1])
         print(f"\nplatform overhead vs batched model path: {overhead * 100:.1f}% of throughput")
     print(f"identical scores naive vs batched: {same * 100:.1f}%")
+    a_rate = n / t_asap_naive
+    print(f"\n{'asap graders (per-prompt, shipped)':44} {'essays/s':>9} {'x naive':>8} {'mean QWK':>9} {'dQWK':>8}")
+    for name, secs, q in asap_rows:
+        print(f"{name:44} {n / secs:>9.1f} {n / secs / a_rate:>8.2f} {q:>9.4f} {q - asap_rows[0][2]:>+8.4f}")
+    print(f"identical scores asap naive vs batched: "
+          f"{sum(1 for a, b in zip(asap_naive, asap_batched) if a == b) / n * 100:.1f}%")
     if args.json:
         Path(args.json).write_text(json.dumps({"n": n, "paths": [
             {"name": nm, "seconds": s, "essays_per_s": n / s, "ratio": n / s / base_rate, "mean_qwk": q}
-            for nm, s, q in table]}, indent=2))
+            for nm, s, q in table], "asap_paths": [
+            {"name": nm, "seconds": s, "essays_per_s": n / s, "ratio": n / s / a_rate, "mean_qwk": q}
+            for nm, s, q in asap_rows]}, indent=2))
+    if not args.no_lessons:
+        import subprocess
+
+        print("\nlesson plans (bench/lessons_bench.py):", flush=True)
+        rc = subprocess.call([sys.executable, str(ROOT / "bench" / "lessons_bench.py"), "--rounds", str(args.lesson_rounds)],
+                             cwd=ROOT)
+        if rc:
+            return rc
     return 0
 
 
