@@ -5,7 +5,7 @@
     python -m workers.grader.asap_train --lopo [--data ...train.jsonl] [--dev ...dev.jsonl]
 
 Everything is chosen by K-fold cross-validation on the training file (fixed seed): ridge penalties by
-out-of-fold RMSE (stage-1 ridges and the holistic stage-2 ridge; the trait stage-2 ridges keep 10), the stage-2 blend weight by out-of-fold QWK, rounding thresholds (vs plain rounding)
+out-of-fold RMSE, the stage-2 blend weight by out-of-fold QWK, rounding thresholds (vs plain rounding)
 by nested cross-validation over the out-of-fold predictions, the confidence model on out-of-fold
 predictions, the low-confidence flag threshold as the 2nd percentile of out-of-fold confidence.
 Prints the CV QWK per prompt and trait and the run time. Embeddings: var/cache (cached_embed, tag
@@ -31,8 +31,6 @@ SEED = 20261129
 NG_ALPHAS = (0.03, 0.1, 0.3, 1.0, 3.0)
 EMB_ALPHAS = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0)
 BLENDS = (0.0, 0.25, 0.5, 0.75, 1.0)
-HEAD_LIN_ALPHAS = (0.03, 0.1, 0.3, 1.0, 3.0, 10.0)  # holistic stage-2 ridge: chosen per prompt by out-of-fold RMSE
-TRAIT_LIN_ALPHAS = (10.0,)
 N_PCA = 16
 VERSION = "asap-stack-v1"
 
@@ -110,10 +108,8 @@ def choose_rounding(pred: np.ndarray, y: np.ndarray, lo: int, hi: int, folds: np
     return (fit_thresholds(pred, y, lo, hi) if q_nested > q_round else None), q_round, q_nested
 
 
-def fit_head(X2: np.ndarray, y: np.ndarray, lo: int, hi: int, folds: np.ndarray, use_gbm: bool = True,
-             lin_alphas=TRAIT_LIN_ALPHAS) -> tuple[dict, dict]:
-    """Stage 2: gradient boosting + a ridge on X2, blended (or the ridge alone); out-of-fold predictions; rounding.
-    The ridge penalty: the one of lin_alphas with the lowest out-of-fold RMSE."""
+def fit_head(X2: np.ndarray, y: np.ndarray, lo: int, hi: int, folds: np.ndarray, use_gbm: bool = True) -> tuple[dict, dict]:
+    """Stage 2: gradient boosting + a ridge on X2, blended (or the ridge alone); out-of-fold predictions; rounding."""
     from sklearn.ensemble import HistGradientBoostingRegressor
 
     from workers.grader.evaluate import qwk
@@ -122,35 +118,30 @@ def fit_head(X2: np.ndarray, y: np.ndarray, lo: int, hi: int, folds: np.ndarray,
         return HistGradientBoostingRegressor(max_iter=100, learning_rate=0.08, max_leaf_nodes=15, min_samples_leaf=20,
                                              l2_regularization=1.0, random_state=0)
 
-    def lin_fit(X, yy, alpha):
+    def lin_fit(X, yy):
         m, s = X.mean(0), X.std(0) + 1e-6
         Z = (X - m) / s
         ym = yy.mean()
-        w = np.linalg.solve(Z.T @ Z + alpha * np.eye(Z.shape[1]), Z.T @ (yy - ym))
+        w = np.linalg.solve(Z.T @ Z + 10.0 * np.eye(Z.shape[1]), Z.T @ (yy - ym))
         return m, s, w, ym
 
-    oof_g = np.zeros(len(y))
-    oof_la = {a: np.zeros(len(y)) for a in lin_alphas}
+    oof_g, oof_l = np.zeros(len(y)), np.zeros(len(y))
     for f in np.unique(folds):
         tr, te = folds != f, folds == f
         if use_gbm:
             oof_g[te] = gbm().fit(X2[tr], y[tr]).predict(X2[te])
-        for a in lin_alphas:
-            m, s, w, b = lin_fit(X2[tr], y[tr], a)
-            oof_la[a][te] = ((X2[te] - m) / s) @ w + b
-    lin_rmse = {a: float(np.sqrt(np.mean((oof_la[a] - y) ** 2))) for a in lin_alphas}
-    lin_alpha = min(lin_alphas, key=lambda a: lin_rmse[a])
-    oof_l = oof_la[lin_alpha]
+        m, s, w, b = lin_fit(X2[tr], y[tr])
+        oof_l[te] = ((X2[te] - m) / s) @ w + b
     if not use_gbm:
         oof_g = oof_l
     qs = {b: qwk(y, A.apply_thresholds(b * oof_g + (1 - b) * oof_l, None, lo, hi), lo, hi) for b in BLENDS}
     blend = max(BLENDS, key=lambda b: (qs[b], b)) if use_gbm else 0.0
     oof = np.clip(blend * oof_g + (1 - blend) * oof_l, lo - 0.49, hi + 0.49)
     thresholds, q_round, q_nested = choose_rounding(oof, y, lo, hi, folds)
-    m, s, w, b = lin_fit(X2, y, lin_alpha)
+    m, s, w, b = lin_fit(X2, y)
     head = {"gbm": gbm().fit(X2, y) if use_gbm else None, "x_mean": m, "x_std": s, "lin_w": w, "lin_b": b, "blend": blend,
             "thresholds": thresholds}
-    info = {"blend": blend, "lin_alpha": lin_alpha, "qwk_gbm": round(qs[1.0], 4), "qwk_linear": round(qs[0.0], 4),
+    info = {"blend": blend, "qwk_gbm": round(qs[1.0], 4), "qwk_linear": round(qs[0.0], 4),
             "qwk_round": round(q_round, 4), "qwk_thresholds_nested": round(q_nested, 4),
             "rounding": "thresholds" if thresholds is not None else "round",
             "cv_qwk": round(max(q_round, q_nested), 4)}
@@ -185,7 +176,7 @@ def train_prompt(p: str, rows: list[dict], emb: np.ndarray, feats: np.ndarray, X
              "f_mean": f_mean, "f_std": f_std, "emb_w": emb_w, "emb_b": b_e,
              "pca_mean": pca.mean_, "pca_components": pca.components_}
     X2 = A.stage2_inputs(model, feats, emb, oof_ng, oof_e)
-    head, hinfo = fit_head(X2, y, lo, hi, folds, lin_alphas=HEAD_LIN_ALPHAS)
+    head, hinfo = fit_head(X2, y, lo, hi, folds)
     model["holistic"] = head
     oof = hinfo["oof"]
     model["oof_rmse"] = float(np.sqrt(np.mean((oof - y) ** 2)))
