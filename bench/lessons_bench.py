@@ -1,11 +1,11 @@
 """One-at-a-time vs batched lesson-plan generation.
 
-    .venv/bin/python bench/lessons_bench.py [--n 8] [--rounds 3] [--max-batch 8] [--budget-scale 1.0] [--seed 0]
+    .venv/bin/python bench/lessons_bench.py [--n 8] [--rounds 3] [--max-batch 16] [--budget-scale 1.0] [--seed 0]
 
 Both modes run the same engine code (`LessonEngine.generate`) on the same requests with
 the same seeds and token budgets; the only difference is how many rows decode together:
   one-at-a-time  each plan alone, `max_batch=1`: one sequence decodes at a time
-  batched        all plans in one call, `max_batch=8`: up to 8 rows (plan parts) decode
+  batched        all plans in one call, `max_batch=16` (the engine's default): up to 16 rows (plan parts) decode
                  together, a finished row's slot is refilled by the next waiting row
 Per-row sampling seeds depend on the request and part, not on the batch, so both modes
 generate (near-)identical text; the bench counts identical plans. The machine may be
@@ -41,7 +41,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds of both modes")
-    ap.add_argument("--max-batch", type=int, default=8, help="rows decoded together in batched mode")
+    ap.add_argument("--max-batch", type=int, default=16, help="rows decoded together in batched mode (the engine's default)")
     ap.add_argument("--budget-scale", type=float, default=1.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--plan-attempts", type=int, default=1,

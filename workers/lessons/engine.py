@@ -227,7 +227,7 @@ class LessonEngine:
         self.max_plan_attempts = max(1, max_plan_attempts)
         self.on_topic_threshold = on_topic_threshold
         self.sampling = sampling or SamplingConfig()
-        # rows (plan parts) decoded together; default: the model's (EDUQ_LESSON_DECODE_BATCH or 8)
+        # rows (plan parts) decoded together; default: the model's (EDUQ_LESSON_DECODE_BATCH or 16)
         self.max_batch = max_batch or getattr(lm, "max_batch", None) or 8
         # all prompts start with the same system turn: its KV cache is computed once
         self._prefix = lm.chat_prefix(SYSTEM) if share_prefix and hasattr(lm, "chat_prefix") else None

