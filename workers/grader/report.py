@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from workers.grader.asap import ece  # noqa: F401  (the report's ECE is the grader evaluation's)
+
 TARGET_MEAN, TARGET_EACH = 0.80, 0.70
 HUMAN_HUMAN = 0.754  # rater 1 vs rater 2 on these essays (ASAP README)
 
@@ -63,20 +65,6 @@ def _arrays(report: dict) -> dict[str, np.ndarray]:
         tol = np.array([float((report["per_prompt"].get(p) or {}).get("tolerance", 0)) for p in out["prompt"]])
         out["agree"] = (np.abs(out["human"].astype(float) - out["pred"].astype(float)) <= tol).astype(int)
     return out
-
-
-def ece(conf: np.ndarray, agree: np.ndarray, bins: int = 10) -> float:
-    """Expected calibration error: |confidence - observed agreement| averaged over equal-width bins."""
-    conf, agree = np.asarray(conf, float), np.asarray(agree, float)
-    if not len(conf):
-        return float("nan")
-    idx = np.minimum((conf * bins).astype(int), bins - 1)
-    tot = 0.0
-    for b in range(bins):
-        m = idx == b
-        if m.any():
-            tot += m.sum() * abs(conf[m].mean() - agree[m].mean())
-    return float(tot / len(conf))
 
 
 def plot_distributions(report: dict, arr: dict) -> str | None:
