@@ -376,8 +376,7 @@ class AsapGrader:
         for text, p, r, reasons, task in zip(texts, prompt_ids, rows, flags, ptxt):
             p = str(p)
             lo, _ = self.meta["ranges"][p]
-            s = F.stats(text)
-            empty = s.n_words == 0
+            empty = _WORD.search(text or "") is None  # no word at all (features.stats' n_words == 0)
             conf = 0.0 if empty else round(min(max(r["confidence"], 0.0), 1.0), 3)
             trait_lo = {t: a for t, (a, _b) in self.meta["trait_ranges"][p].items()}
             traits = {t: float(trait_lo[t] if empty else v) for t, v in r["traits"].items()}
