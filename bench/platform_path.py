@@ -71,6 +71,9 @@ def run_platform(jobs: list[dict], log_dir: Path, redis_url: str = "redis://127.
             if worker.poll() is not None or time.time() > deadline:
                 raise RuntimeError(wlog.read_text(errors="replace")[-3000:])
             time.sleep(0.2)
+        for line in wlog.read_text(errors="replace").splitlines():
+            if "loaded in" in line or "precision probe" in line:
+                print("  worker:", line.split("] ", 1)[-1].strip(), flush=True)
         t0 = time.perf_counter()
         views = []
         for body in jobs:

@@ -2,40 +2,36 @@
 
 EDUQ_DEVICE     auto (default: CUDA when available, else CPU) | cpu | cuda
 EDUQ_PRECISION  auto (default) | fp32 | bf16
-    auto = bf16 on CUDA; on CPU, bf16 where the processor has native bf16 (AMX / AVX512-BF16),
-    else fp32. inference_dtype() returns torch.bfloat16, or None for plain fp32. The encoder
-    casts its weights to that dtype (see workers/grader/encoder.py for why not autocast).
+    auto = bf16 on CUDA. On CPU: fp32 where the processor has no native bf16 (no AMX, no
+    AVX512-BF16); where it has, a short probe (`bf16_probe`, ~0.3 s, once per process) times the
+    encoder's largest matmul shape in fp32 and in bf16 and takes bf16 only if it is at least 15 %
+    faster. inference_dtype() returns torch.bfloat16, or None for plain fp32. The encoder casts its
+    weights to that dtype (see workers/grader/encoder.py for why not autocast).
 
 EDUQ_TORCH_THREADS  optional: torch intra-op threads for this process (set once, with the device).
     Leave unset for torch's default (one per core); with several worker processes per machine
     give each cores/processes.
 
-Measured on the dev box (2 cores, Xeon with amx_bf16 + avx512_bf16, torch 2.13 CPU; the box
-was shared with other jobs, load 4-10, so absolute figures are noisy and pessimistic).
-Encoder.embed alone, the same 64 ASAP dev essays, max_length 512, 2 torch threads:
-    fp32, one essay at a time       55.5 s
-    fp32, sorted batches of 8/32    20.5 s / 19.4 s
-    bf16 autocast, one at a time    45.0 s
-    bf16 autocast, batches of 16    14.2 s
-    bf16 autocast, batches of 32    12.0 s
-On a quieter box (load 1-2), 134 dev essays: bf16 autocast b32 3.49-3.78 s, b16 3.16-3.53 s;
-bf16 weights b16 2.64-2.72 s <- default now (Encoder batch_size=16, weights cast to bf16).
-bf16 autocast keeps every embedding within cosine 0.99997 of fp32.
-End to end, 300 dev essays (37-38 per prompt), `python -m bench.grading_paths --n 300`:
-    naive HF loop (1 essay, fp32, no_grad)   2.30 essays/s   mean QWK 0.6637
-    batched, fp32 (EDUQ_PRECISION=fp32)      6.97 essays/s   mean QWK 0.6637
-    batched, bf16 autocast (auto)           10.7-20.5 essays/s (load-dependent), mean QWK 0.6667
-      -> 5.1x the naive loop in the same run; 299/300 identical scores, QWK change +0.003
-    batched bf16 with 1 torch thread        17.6 essays/s vs 10.7 with 2 in back-to-back runs on the
-      busy box (oversubscription); on a dedicated machine measure again before pinning threads.
-So CPU auto = bf16 where the CPU has native bf16. EDUQ_PRECISION=fp32 turns it off.
+Why a probe and not the CPU flags alone: the same flag means opposite things on different
+processors. Encoder.embed alone on ASAP dev essays (max_length 512, 2 torch threads, 2-core machines):
+    Xeon with AMX (amx_bf16):          bf16 weights b16 2.64-2.72 s vs fp32 ~2x slower (134 essays)
+    AMD EPYC, avx512_bf16, no AMX:     fp32 16.0 essays/s, bf16 27.8 (batch 8)
+    Xeon, avx512_bf16, no AMX (2026-11-29, `/tmp/exp/probe2.py`, 134 essays, two rounds):
+        fp32 b1 14.3-15.1, b4 16.1, b8 15.9-16.1 essays/s; bf16 b1 10.6-10.8, b8 10.9-11.1
+    and on that last machine one Linear(384->1536) over 3,072 rows: fp32 15.9 ms (228 GFLOPS),
+    bf16 26.8-27.5 ms (132 GFLOPS). The probe sees the same as the model: bf16 is a loss there.
+bf16 keeps every embedding within cosine 0.9999 of fp32 (`make bench` checks the scores).
 """
 from __future__ import annotations
 
 import functools
+import logging
 import os
+import time
 
 import torch
+
+log = logging.getLogger(__name__)
 
 
 @functools.lru_cache(maxsize=1)
@@ -77,4 +73,33 @@ def inference_dtype(device: torch.device | str | None = None) -> torch.dtype | N
         raise ValueError(f"EDUQ_PRECISION must be auto, fp32 or bf16, not {want!r}")
     if device.type == "cuda":
         return torch.bfloat16
-    return torch.bfloat16 if cpu_has_bf16() else None
+    return torch.bfloat16 if cpu_has_bf16() and bf16_probe()["bf16_faster"] else None
+
+
+@functools.lru_cache(maxsize=1)
+def bf16_probe(rows: int = 3072, d_in: int = 384, d_out: int = 1536, seconds: float = 0.08) -> dict:
+    """Times y = x W^T + b (the encoder's feed-forward shape: batch 8 x 384 tokens) in fp32 and bf16 on
+    the CPU, best of several calls each, alternating; bf16 counts as faster at >= 15 % less time."""
+    gen = torch.Generator().manual_seed(0)
+    x32 = torch.randn(rows, d_in, generator=gen)
+    lin32 = torch.nn.Linear(d_in, d_out)
+    x16, lin16 = x32.to(torch.bfloat16), torch.nn.Linear(d_in, d_out).to(torch.bfloat16)
+    best = {"fp32": float("inf"), "bf16": float("inf")}
+    with torch.inference_mode():
+        for x, lin in ((x32, lin32), (x16, lin16)):
+            lin(x)  # first call builds the kernels
+        for _ in range(2):
+            for name, x, lin in (("fp32", x32, lin32), ("bf16", x16, lin16)):
+                t_end = time.perf_counter() + seconds
+                while True:
+                    t0 = time.perf_counter()
+                    lin(x)
+                    now = time.perf_counter()
+                    best[name] = min(best[name], now - t0)
+                    if now >= t_end:
+                        break
+    out = {"fp32_ms": round(best["fp32"] * 1e3, 2), "bf16_ms": round(best["bf16"] * 1e3, 2),
+           "bf16_faster": best["bf16"] <= 0.85 * best["fp32"]}
+    log.info("CPU precision probe: fp32 %.2f ms, bf16 %.2f ms -> %s", out["fp32_ms"], out["bf16_ms"],
+             "bf16" if out["bf16_faster"] else "fp32")
+    return out

@@ -28,7 +28,8 @@ def grader():
             g.warmup()  # fails loudly (e.g. out of memory) before any job is touched
             LOAD_SECONDS["grader"] = time.perf_counter() - t0
             metrics.MODEL_LOAD.labels("grader").set(LOAD_SECONDS["grader"])
-            log.info("grader %s loaded in %.1fs", g.version, LOAD_SECONDS["grader"])
+            log.info("grader %s loaded in %.1fs (device %s, encoder %s, batch %d)", g.version, LOAD_SECONDS["grader"],
+                     g.encoder.device, g.encoder.precision, g.encoder.batch_size)
             _grader = g
     return _grader
 

