@@ -16,7 +16,7 @@ Why a probe and not the CPU flags alone: the same flag means opposite things on 
 processors. Encoder.embed alone on ASAP dev essays (max_length 512, 2 torch threads, 2-core machines):
     Xeon with AMX (amx_bf16):          bf16 weights b16 2.64-2.72 s vs fp32 ~2x slower (134 essays)
     AMD EPYC, avx512_bf16, no AMX:     fp32 16.0 essays/s, bf16 27.8 (batch 8)
-    Xeon, avx512_bf16, no AMX (2026-11-29, `/tmp/exp/probe2.py`, 134 essays, two rounds):
+    Xeon, avx512_bf16, no AMX (2026-11-29, `python bench/encoder_modes.py`, 134 essays):
         fp32 b1 14.3-15.1, b4 16.1, b8 15.9-16.1 essays/s; bf16 b1 10.6-10.8, b8 10.9-11.1
     and on that last machine one Linear(384->1536) over 3,072 rows: fp32 15.9 ms (228 GFLOPS),
     bf16 26.8-27.5 ms (132 GFLOPS). The probe sees the same as the model: bf16 is a loss there.
