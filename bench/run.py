@@ -7,7 +7,9 @@ Over the same ASAP dev essays (read from ../shared/data/asap/dev.jsonl at run ti
 and the same two in-process paths with the shipped per-prompt ASAP graders (models 'asap-N'):
   asap naive    one essay at a time, fp32 HF forward, then AsapGrader.score_embedded
   asap batched  AsapGrader.grade on worker-sized batches (the worker's path)
-It prints essays/s, the ratio to the naive loop, and each path's mean QWK against the human scores.
+It prints essays/s, the ratio to the naive loop, and each path's mean QWK against the human scores,
+then the compute ceiling (bench/ceiling.py): each path's encoder GFLOP/s as a share of this CPU's
+measured fp32 matmul peak, and the most any fp32 path could gain over the naive loop here.
 Targets: platform >= 2.0x naive; platform overhead <= 10% of batched; |QWK change| <= 0.005.
 Then the lesson-plan benchmark (bench/lessons_bench.py: one-at-a-time vs batched generation of 8
 plans, tokens/s and ratio; --no-lessons skips it).
@@ -111,6 +113,10 @@ def main() -> int:
     asap_batched = [o["score"] for o in batched_asap(asap, texts, pids, int(os.environ.get("EDUQ_GRADING_MAX_BATCH", 64)))]
     t_asap_batched = time.perf_counter() - t0
     print(f"asap batched done in {t_asap_batched:.1f}s", flush=True)
+    from bench.ceiling import encoder_flops, matmul_peak, report, token_lengths
+
+    flops = encoder_flops(token_lengths(naive.tok, texts), naive.model.config)
+    peak = matmul_peak()
     asap_rows = [("asap graders, naive loop (1 essay, fp32)", t_asap_naive, mean_qwk(rows, asap_naive, rubrics)),
                  ("asap graders, batched model path", t_asap_batched, mean_qwk(rows, asap_batched, rubrics))]
     del asap
@@ -143,6 +149,10 @@ def main() -> int:
         overhead = 1 - (n / table[2][1]) / (n / table[1][1])
         print(f"\nplatform overhead vs batched model path: {overhead * 100:.1f}% of throughput")
     print(f"identical scores naive vs batched: {same * 100:.1f}%")
+    # the bound under the ratios: the encoder's fp32 work per second against this CPU's matmul peak
+    print()
+    print("\n".join(report(flops, {"naive": t_naive, "batched": t_batched, "platform": table[-1][1]}
+                           if len(table) == 3 else {"naive": t_naive, "batched": t_batched}, peak)))
     a_rate = n / t_asap_naive
     print(f"\n{'asap graders (per-prompt, shipped)':44} {'essays/s':>9} {'x naive':>8} {'mean QWK':>9} {'dQWK':>8}")
     for name, secs, q in asap_rows:
@@ -150,7 +160,7 @@ def main() -> int:
     print(f"identical scores asap naive vs batched: "
           f"{sum(1 for a, b in zip(asap_naive, asap_batched) if a == b) / n * 100:.1f}%")
     if args.json:
-        Path(args.json).write_text(json.dumps({"n": n, "paths": [
+        Path(args.json).write_text(json.dumps({"n": n, "encoder_gflop": flops / 1e9, "matmul_peak_gflops": peak, "paths": [
             {"name": nm, "seconds": s, "essays_per_s": n / s, "ratio": n / s / base_rate, "mean_qwk": q}
             for nm, s, q in table], "asap_paths": [
             {"name": nm, "seconds": s, "essays_per_s": n / s, "ratio": n / s / a_rate, "mean_qwk": q}
