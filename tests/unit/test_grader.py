@@ -183,3 +183,24 @@ def test_eduq_grader_eval_writes_the_contract_report(tmp_path):
                                   str(tmp_path / "d.json"), "--limit", "20", "--no-stress"])
     assert r.exit_code == 0, r.output
     assert json.loads((tmp_path / "d.json").read_text())["per_prompt"]
+
+
+def test_score_does_not_depend_on_the_other_essays_in_the_job(grader):
+    """No transductive tricks: one essay graded alone gets what it gets in a class."""
+    weak = "uniforms r bad. i dont like them. they are ugly"
+    other = ("School uniforms are a topic many students argue about. Some think they are unfair and others "
+             "think they help everyone feel equal in class.")
+    alone = grader.grade([GOOD], [RUBRIC])[0]
+    together = grader.grade([weak, GOOD, other, weak * 3], [RUBRIC] * 4)[1]
+    assert alone["score"] == together["score"] and alone["traits"] == together["traits"]
+    assert abs(alone["confidence"] - together["confidence"]) < 0.02
+
+
+def test_spread_law_is_bounded_and_widens_coarse_scales(grader):
+    k = lambda lo, hi, step=1: grader.spread_factor(grader.hol_law, {"min": lo, "max": hi, "step": step})
+    assert grader.feature_set == "rater-v1" and len(grader.meta["feature_names"]) == 38
+    assert 0.5 <= k(0, 60) < k(0, 30) < k(1, 6) < k(0, 3) <= 2.0
+    assert k(0, 3) == k(0, 1, 0.5) == k(0, 2)  # fewer than 3 points: the 3-point factor
+    assert 0.5 <= k(0, 1e6) <= 2.0 and 0.5 <= k(0, 1, 1e-4) <= 2.0
+    for law in list(grader.trait_law):
+        assert 0.5 <= grader.spread_factor(law, {"min": 1, "max": 4, "step": 1}) <= 2.0

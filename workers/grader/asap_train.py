@@ -301,7 +301,10 @@ def train(data: str, out: str, prompts: list[str] | None = None, limit: int | No
 
 
 def lopo(train_path: str, dev_path: str, encoder=None, log=print) -> dict:
-    """Leave-one-prompt-out QWK of the rubric-agnostic default grader recipe (train.py's pooled ridge)."""
+    """Leave-one-prompt-out QWK of the rubric-agnostic default grader recipe (train.py's fit_recipe:
+    ridge on the topic-projected embedding + rater-v1 features, spread law by scale points). For each
+    prompt: fit on the other seven prompts' train essays, measure on this prompt's dev essays
+    ("per_prompt", "mean_qwk") and on its train essays ("train_lopo": what the recipe was chosen by)."""
     from workers.grader import features as F
     from workers.grader import train as T
     from workers.grader.cache import cached_embed
@@ -317,8 +320,8 @@ def lopo(train_path: str, dev_path: str, encoder=None, log=print) -> dict:
         encoder = Encoder(max_length=512)
     e_tr = cached_embed(encoder, [r["essay"] for r in tr], "train", verbose=False)
     e_dv = cached_embed(encoder, [r["essay"] for r in dv], "dev", verbose=False)
-    f_tr = np.array([F.feature_vector(F.stats(r["essay"])) for r in tr])
-    f_dv = np.array([F.feature_vector(F.stats(r["essay"])) for r in dv])
+    f_tr = F.rater_matrix([r["essay"] for r in tr])
+    f_dv = F.rater_matrix([r["essay"] for r in dv])
 
     def norm(r):
         lo, hi = rubrics[str(r["prompt"])]["score"]
@@ -327,21 +330,24 @@ def lopo(train_path: str, dev_path: str, encoder=None, log=print) -> dict:
     y = np.array([norm(r) for r in tr])
     p_tr = np.array([str(r["prompt"]) for r in tr])
     p_dv = np.array([str(r["prompt"]) for r in dv])
-    out = {}
+    points = {p: T.scale_points({"min": v["score"][0], "max": v["score"][1], "step": 1}) for p, v in rubrics.items()}
+    out, out_tr = {}, {}
     for p in sorted(rubrics, key=int):
         m = p_tr != p
-        X, fm, fs = T.build_inputs(e_tr[m], f_tr[m])
-        alpha, _ = T.cv_alpha(X, y[m], np.random.default_rng(SEED))
-        W = T.ridge(X, y[m], alpha)
-        Xd, _, _ = T.build_inputs(e_dv[p_dv == p], f_dv[p_dv == p], fm, fs)
+        model = T.fit_recipe(e_tr[m], f_tr[m], y[m], p_tr[m], points, T.ALPHA)
         lo, hi = rubrics[p]["score"]
-        pred = [map_to_scale(v, {"min": lo, "max": hi, "step": 1}) for v in T.predict(W, Xd)]
-        hum = [float(r["score"]) for r in dv if str(r["prompt"]) == p]
-        out[p] = round(qwk(hum, pred, lo, hi), 4)
-        log(f"LOPO default grader, held-out prompt {p}: dev QWK {out[p]:.4f} (n={len(hum)}, alpha {alpha})")
+        for res, E, Fm, rows, sel in ((out, e_dv, f_dv, dv, p_dv == p), (out_tr, e_tr, f_tr, tr, p_tr == p)):
+            pred = [map_to_scale(v, {"min": lo, "max": hi, "step": 1})
+                    for v in T.apply_recipe(model, E[sel], Fm[sel], points[p])]
+            hum = [float(r["score"]) for r in rows if str(r["prompt"]) == p]
+            res[p] = round(qwk(hum, pred, lo, hi), 4)
+        log(f"LOPO default grader, held-out prompt {p}: dev QWK {out[p]:.4f} (n={int((p_dv == p).sum())}), "
+            f"train QWK {out_tr[p]:.4f} (n={int((p_tr == p).sum())}); spread law {np.round(model['law'], 3).tolist()}, "
+            f"k {T.spread_factor(model['law'], points[p]):.3f}")
     mean = round(float(np.mean(list(out.values()))), 4)
-    log(f"LOPO mean dev QWK {mean:.4f} ({time.time() - t0:.0f}s)")
-    return {"per_prompt": out, "mean_qwk": mean}
+    mean_tr = round(float(np.mean(list(out_tr.values()))), 4)
+    log(f"LOPO mean dev QWK {mean:.4f}; on the held-out prompts' train essays {mean_tr:.4f} ({time.time() - t0:.0f}s)")
+    return {"per_prompt": out, "mean_qwk": mean, "train_lopo": {"per_prompt": out_tr, "mean_qwk": mean_tr}}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,17 +1,24 @@
 """The default grader: one rubric-agnostic model for any rubric.
 
     texts --(ONE Encoder.embed call per batch)--> MiniLM embeddings
-          + cheap text features (features.py)  --> ridge heads (train.py) --> normalised [0, 1]
+          + 38 rater-style text features (features.rater_features) --> ridge heads (train.py)
+          --> raw normalised prediction --> spread law for the rubric's scale: c + k(points) (raw - c)
           --> each rubric's own min/max/step (map_to_scale)
 
 Heads were fitted on all 8 ASAP prompts pooled, every score normalised to [0, 1] with its
 prompt's range: a 5-member bootstrap ensemble for the holistic score and one ridge per ASAP trait.
+The embedding's topic directions (the span of the per-prompt mean embeddings) are projected out of
+every head's weights, so a new prompt's topic does not move its scores. k(points) = exp(a log(points)
++ b), points = (max - min) / step clipped to [3, 60], k bounded to [0.5, 2], widens the predictions on coarse scales (fitted
+in train.py; the ridge's shrinkage and a coarse scale's wider normalised spread). Each trait has its own
+c and law, applied with the trait's scale. A head without a law (v1) is used as it is (k = 1).
 
 Confidence (documented, not a calibrated probability of being "right" in the abstract): under a
 normal error model N(mu, sd) around the ensemble mean, the probability that the human score lies
 within `max(step/2, range/10)` of the score we give. sd = sqrt(e^2 + ensemble_spread^2), where e
 is a per-essay error estimate (a ridge fitted in train.py on the out-of-fold absolute error of
-the holistic head, times sqrt(pi/2)) and ensemble_spread is the disagreement of the 5 bootstrap
+the holistic recipe on each prompt left out of training, i.e. the error on an unseen prompt, times
+sqrt(pi/2)) and ensemble_spread (times k) is the disagreement of the 5 bootstrap
 members. It falls for essays like those the head got wrong in cross-validation, when the members
 disagree, and when the prediction sits near a rounding boundary of a fine-stepped scale. Results under LOW_CONFIDENCE get needs_review with a reason.
 """
@@ -82,6 +89,12 @@ class DefaultGrader:
         self.feat_std = np.asarray(head["feat_std"], dtype=np.float64)
         self.resid = float(np.asarray(head["resid_std"]).ravel()[0])
         self.W_err = np.asarray(head["W_err"], dtype=np.float64) if "W_err" in head else None
+        T = self.W_traits.shape[0]
+        self.hol_c = float(np.asarray(head["hol_c"]).ravel()[0]) if "hol_c" in head else 0.5
+        self.hol_law = np.asarray(head["hol_law"], dtype=np.float64) if "hol_law" in head else np.zeros(2)
+        self.trait_c = np.asarray(head["trait_c"], dtype=np.float64) if "trait_c" in head else np.full(T, 0.5)
+        self.trait_law = np.asarray(head["trait_law"], dtype=np.float64) if "trait_law" in head else np.zeros((T, 2))
+        self.feature_set = meta.get("feature_set", "basic-9")
         self.meta = meta
         self.trait_names = list(meta["trait_names"])
         self.trait_index = {n: i for i, n in enumerate(self.trait_names)}
@@ -133,22 +146,33 @@ class DefaultGrader:
         emb_all = self.encoder.embed(list(texts) + prompts)  # one encoder call for the whole batch
         return self.score_embedded(texts, rubrics, emb_all[: len(texts)], dict(zip(prompts, emb_all[len(texts):])))
 
-    def predict_normalised(self, texts: list[str], emb: np.ndarray, st=None):
-        """(holistic ensemble predictions (N, K), trait predictions (N, T)), all on [0, 1]-ish."""
+    def inputs(self, texts: list[str], emb: np.ndarray, st=None) -> np.ndarray:
+        """[embedding, standardised features, 1]: what every head multiplies."""
         st = st if st is not None else [F.stats(t) for t in texts]
-        feats = (np.array([F.feature_vector(s) for s in st], dtype=np.float64).reshape(len(texts), -1)
-                 - self.feat_mean) / self.feat_std
-        X = np.hstack([np.asarray(emb, dtype=np.float64), feats, np.ones((len(texts), 1))])
+        if self.feature_set == F.RATER_FEATURE_SET:
+            raw = F.rater_matrix(texts, st)
+        else:  # a v1 head: the 9 features of feature_vector
+            raw = np.array([F.feature_vector(s) for s in st], dtype=np.float64).reshape(len(texts), -1)
+        feats = (raw - self.feat_mean) / self.feat_std
+        return np.hstack([np.asarray(emb, dtype=np.float64).reshape(len(texts), -1), feats, np.ones((len(texts), 1))])
+
+    @staticmethod
+    def spread_factor(law, scale: dict) -> float:
+        """k of the spread law for a scale (1 for a head without one)."""
+        from workers.grader.train import scale_points, spread_factor
+
+        return spread_factor(law, scale_points(scale))
+
+    def predict_normalised(self, texts: list[str], emb: np.ndarray, st=None, X: np.ndarray | None = None):
+        """(holistic ensemble predictions (N, K), trait predictions (N, T)), raw (before the spread law)."""
+        X = X if X is not None else self.inputs(texts, emb, st)
         return X @ self.W_hol.T, X @ self.W_traits.T
 
-    def error_sd(self, texts: list[str], emb: np.ndarray, st=None) -> np.ndarray:
+    def error_sd(self, texts: list[str], emb: np.ndarray, st=None, X: np.ndarray | None = None) -> np.ndarray:
         """Per-essay sd of the normalised error: the error model's expected |error| * sqrt(pi/2)."""
         if self.W_err is None:
             return np.full(len(texts), self.resid)
-        st = st if st is not None else [F.stats(t) for t in texts]
-        feats = (np.array([F.feature_vector(s) for s in st], dtype=np.float64).reshape(len(texts), -1)
-                 - self.feat_mean) / self.feat_std
-        X = np.hstack([np.asarray(emb, dtype=np.float64), feats, np.ones((len(texts), 1))])
+        X = X if X is not None else self.inputs(texts, emb, st)
         return np.clip(X @ self.W_err, 0.02, None) * math.sqrt(math.pi / 2)
 
     def score_embedded(self, texts: list[str], rubrics: list[dict], emb: np.ndarray,
@@ -156,23 +180,30 @@ class DefaultGrader:
         """The head, review flags and feedback, given the embeddings of the texts (and of the prompts)."""
         prompt_emb = prompt_emb or {}
         st = [F.stats(t) for t in texts]
-        hol, traits = self.predict_normalised(texts, emb, st)
-        mean, spread = hol.mean(1), hol.std(1)
-        err_sd = self.error_sd(texts, emb, st)
+        X = self.inputs(texts, emb, st)
+        hol, traits = self.predict_normalised(texts, emb, st, X)
+        raw_mean, raw_spread = hol.mean(1), hol.std(1)
+        err_sd = self.error_sd(texts, emb, st, X)
         prompts = [(r.get("prompt") or "").strip() or None for r in rubrics]
         flags = self.reviewer.reasons(texts, emb, prompt_ids=None, prompt_texts=prompts, prompt_emb=prompt_emb)
         out = []
         for i, (rubric, s) in enumerate(zip(rubrics, st)):
             scale = rubric["scale"]
             empty = s.n_words == 0
-            sd = math.sqrt(float(err_sd[i]) ** 2 + float(spread[i]) ** 2)
-            conf = 0.0 if empty else confidence(float(mean[i]), sd, scale)
-            score = float(scale["min"]) if empty else map_to_scale(float(mean[i]), scale)
+            k = self.spread_factor(self.hol_law, scale)
+            mean = self.hol_c + k * (float(raw_mean[i]) - self.hol_c)
+            sd = math.sqrt(float(err_sd[i]) ** 2 + (k * float(raw_spread[i])) ** 2)
+            conf = 0.0 if empty else confidence(mean, sd, scale)
+            score = float(scale["min"]) if empty else map_to_scale(mean, scale)
             trait_scores = {}
             for t in rubric.get("traits") or []:
                 tscale = t.get("scale") or scale
                 col = self.trait_column(t["name"])
-                val = float(traits[i, col]) if col is not None else float(mean[i])
+                if col is not None:
+                    kt = self.spread_factor(self.trait_law[col], tscale)
+                    val = float(self.trait_c[col] + kt * (traits[i, col] - self.trait_c[col]))
+                else:  # the holistic prediction, with the law for this trait's scale
+                    val = self.hol_c + self.spread_factor(self.hol_law, tscale) * (float(raw_mean[i]) - self.hol_c)
                 trait_scores[t["name"]] = float(tscale["min"]) if empty else map_to_scale(val, tscale)
             reasons = list(flags[i])
             if not empty and conf < LOW_CONFIDENCE:

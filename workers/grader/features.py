@@ -94,3 +94,95 @@ def vocab_share(words: list[str], vocab) -> float:
     if not words:
         return 0.0
     return sum(1 for w in words if w.lower() in vocab) / len(words)
+
+
+# --- rater-style features of the default grader (frozen copy) ------------------------------------------
+# The default grader's head (train.py, "rater-v1") was fitted on exactly these 38 measurements. They
+# started as a copy of asap.rater_features; they are kept here, frozen, so that changes to the ASAP
+# graders' features never silently change the default grader's inputs (and asap.py never depends on
+# them). Change them only together with a retrained head and a new feature-set name.
+RATER_FEATURE_SET = "rater-v1"
+RATER_FEATURE_NAMES = [
+    "log_words", "log_chars", "log_sentences", "log_paragraphs", "log_unique", "type_token", "root_ttr",
+    "avg_word_len", "std_word_len", "long_word_share", "very_long_word_share", "rare_word_share",
+    "mean_log_freq", "log_misspelled", "misspelled_share", "log_unique_misspelled",
+    "mean_sent_len", "std_sent_len", "max_sent_len", "commas_per_sent", "clause_per_sent",
+    "flesch", "fk_grade", "syllables_per_word", "polysyllable_share",
+    "words_per_paragraph", "exclaim_per_100", "question_per_100", "semicolon_colon_per_100",
+    "quotes_per_100", "apostrophe_per_100", "paren_per_100", "lower_start_share", "lowercase_i",
+    "anon_per_100", "transitions_per_100", "has_conclusion", "caps_word_share",
+]
+_R_ANON = re.compile(r"@[A-Z]+[0-9]*")
+_R_PARA = re.compile(r"\n\s*\n|\t|\s{4,}")
+_R_CLAUSE = frozenset(("because", "although", "though", "while", "since", "when", "whenever", "if", "unless",
+                       "which", "who", "whom", "whose", "that", "whereas", "where", "after", "before", "until", "so"))
+_R_FREQ: dict | None = None
+
+
+def _rater_word_freq() -> dict:
+    global _R_FREQ
+    if _R_FREQ is None:
+        from spellchecker import SpellChecker
+
+        _R_FREQ = dict(SpellChecker(language="en", distance=1).word_frequency.dictionary)
+    return _R_FREQ
+
+
+def _r_syllables(w: str) -> int:
+    w = w.lower()
+    n = len(re.findall(r"[aeiouy]+", w))
+    if w.endswith("e") and n > 1 and not w.endswith(("le", "ee")):
+        n -= 1
+    return max(n, 1)
+
+
+def rater_features(text: str, st: TextStats | None = None) -> list[float]:
+    """38 rater-style measurements: length, vocabulary, spelling, sentence structure, readability, punctuation."""
+    import numpy as np
+
+    text = text or ""
+    n_anon = len(_R_ANON.findall(text))
+    clean = _R_ANON.sub(" Name ", text)
+    words = _WORD.findall(clean)
+    lw = [w.lower() for w in words]
+    n = len(lw)
+    nn = max(n, 1)
+    freq = _rater_word_freq()
+    real = [w for w in lw if w != "name"]
+    known = [w for w in real if w in freq]
+    miss = [w for w in real if w not in freq and "'" not in w]
+    sentences = [s for s in _SENT.findall(clean) if _WORD.search(s)]
+    slen = np.array([len(_WORD.findall(s)) for s in sentences] or [0], dtype=float)
+    ns = max(len(sentences), 1)
+    paras = [p for p in _R_PARA.split(text.strip()) if p.strip()]
+    wl = np.array([len(w) for w in words] or [0], dtype=float)
+    syl = np.array([_r_syllables(w) for w in words] or [0], dtype=float)
+    logf = [math.log10(freq[w] + 1) for w in known]
+    st = st if st is not None else stats(text)
+    flesch = 206.835 - 1.015 * (n / ns) - 84.6 * (syl.sum() / nn)
+    fk = 0.39 * (n / ns) + 11.8 * (syl.sum() / nn) - 15.59
+    per100 = 100.0 / nn
+    return [
+        math.log1p(n), math.log1p(len(text)), math.log1p(len(sentences)), math.log1p(len(paras)),
+        math.log1p(len(set(lw))), len(set(lw)) / nn, len(set(lw)) / math.sqrt(nn),
+        float(wl.mean()), float(wl.std()), float((wl >= 7).mean()), float((wl >= 10).mean()),
+        (sum(1 for w in known if freq[w] < 2000) / max(len(known), 1)), (float(np.mean(logf)) if logf else 0.0),
+        math.log1p(len(miss)), len(miss) / max(len(real), 1), math.log1p(len(set(miss))),
+        float(slen.mean()), float(slen.std()), float(min(slen.max(), 150)),
+        text.count(",") / ns, sum(1 for w in lw if w in _R_CLAUSE) / ns,
+        float(np.clip(flesch, -100, 150)), float(np.clip(fk, -5, 40)), float(syl.mean()), float((syl >= 3).mean()),
+        n / max(len(paras), 1), text.count("!") * per100, text.count("?") * per100,
+        (text.count(";") + text.count(":")) * per100, (text.count('"') + text.count("\u201c")) * per100,
+        (text.count("'") + text.count("\u2019")) * per100, text.count("(") * per100,
+        st.lowercase_starts / ns, math.log1p(st.lowercase_i), n_anon * per100, 100.0 * st.transitions / nn,
+        float(st.has_conclusion), sum(1 for w in words if len(w) > 1 and w.isupper()) / nn,
+    ]
+
+
+def rater_matrix(texts: list[str], st: list[TextStats] | None = None):
+    """(N, 38) float64 matrix of rater_features (st: the texts' stats(), if already computed)."""
+    import numpy as np
+
+    st = st if st is not None else [None] * len(texts)
+    return np.array([rater_features(t, s) for t, s in zip(texts, st)], dtype=np.float64).reshape(
+        len(texts), len(RATER_FEATURE_NAMES))
