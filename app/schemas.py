@@ -29,15 +29,16 @@ class ScaleSchema(StrictSchema):
     @validates_schema
     def _check(self, data, **_):
         lo, hi, step = data["min"], data["max"], data.get("step", 1.0)
+        if any(math.isinf(v) for v in (lo, hi)):
+            raise ValidationError("Scale bounds must be finite.", "min")
         if not hi > lo:
             raise ValidationError("max must be greater than min.", "max")
         points = (hi - lo) / step
+        # checked before rounding: huge bounds or a tiny step overflow (hi - lo) / step to inf
+        if not math.isfinite(points) or points > 1000.5:
+            raise ValidationError("A scale may have at most 1000 steps.", "step")
         if abs(points - round(points)) > 1e-6:
             raise ValidationError("(max - min) must be a whole number of steps.", "step")
-        if round(points) > 1000:
-            raise ValidationError("A scale may have at most 1000 steps.", "step")
-        if any(math.isinf(v) for v in (lo, hi)):
-            raise ValidationError("Scale bounds must be finite.", "min")
 
 
 class TraitSchema(StrictSchema):
