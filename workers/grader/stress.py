@@ -127,12 +127,21 @@ def _breakdown(reasons: list[list[str]]) -> dict:
 
 
 def run_stress(reviewer, encoder_embed_fn, data_path: str, per_prompt: int = 40, seed: int = SEED,
-               real_embed_fn=None, limit: int | None = None, verbose: bool = True) -> dict:
+               real_embed_fn=None, limit: int | None = None, verbose: bool = True,
+               real_per_prompt: int | None = None) -> dict:
     """The stress table as a dict. encoder_embed_fn(texts) -> (N, 384) embeddings (the same Encoder the
     graders use, max_length 512) for the synthetic texts; real_embed_fn for the real essays (e.g. the
-    var/cache lookup), default encoder_embed_fn. limit: only the first `limit` real essays (tests)."""
+    var/cache lookup), default encoder_embed_fn. limit: only the first `limit` real essays;
+    real_per_prompt: only the first that many real essays of each prompt (tests: every prompt, fewer to embed)."""
     rows, rubrics = load(data_path)
     rows = rows[:limit] if limit else rows
+    if real_per_prompt:
+        kept, per = [], Counter()
+        for r in rows:
+            if per[str(r["prompt"])] < real_per_prompt:
+                per[str(r["prompt"])] += 1
+                kept.append(r)
+        rows = kept
     real_embed_fn = real_embed_fn or encoder_embed_fn
     t0 = time.perf_counter()
     real_texts = [r["essay"] for r in rows]
