@@ -11,8 +11,10 @@ predictions, the low-confidence flag threshold as the 2nd percentile of out-of-f
 Prints the CV QWK per prompt and trait and the run time. Embeddings: var/cache (cached_embed, tag
 "train", the first --limit rows of the file in file order).
 
---lopo: the rubric-agnostic default grader (pooled ridge on MiniLM + features.py features, scores
-normalised to [0, 1], as train.py) trained on 7 prompts' train essays, QWK on the 8th prompt's dev essays.
+--lopo: the rubric-agnostic default grader's recipe (train.py's fit_recipe: pooled ridge on the
+topic-projected MiniLM embedding + the rater-v1 features of features.py, scores normalised to [0, 1],
+spread law by scale points) trained on 7 prompts' train essays, QWK on the 8th prompt's dev essays and
+on its train essays (the figure the recipe was chosen by).
 """
 from __future__ import annotations
 
