@@ -47,14 +47,16 @@ class NaiveLoop:
         self.model = AutoModel.from_pretrained(default_model_dir(), local_files_only=True).float().eval()
         self.max_length = max_length
 
-    def embed_one(self, text: str) -> np.ndarray:
+    def embed_one(self, text: str, layers: bool = False) -> np.ndarray:
+        """layers=True: every hidden state pooled and normalised on its own, concatenated (what the ASAP
+        graders read, as Encoder.embed(texts, layers=True))."""
         with torch.no_grad():
             enc = self.tok(text if (text and text.strip()) else " ", truncation=True, max_length=self.max_length,
                            return_tensors="pt")
-            h = self.model(**enc).last_hidden_state
+            out = self.model(**enc, output_hidden_states=layers)
             m = enc["attention_mask"].unsqueeze(-1).float()
-            pooled = (h * m).sum(1) / m.sum(1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(pooled, dim=-1)[0].numpy()
+            return torch.cat([torch.nn.functional.normalize((h * m).sum(1) / m.sum(1).clamp(min=1e-9), dim=-1)
+                              for h in (out.hidden_states if layers else (out.last_hidden_state,))], -1)[0].numpy()
 
     def grade(self, grader, texts: list[str], rubrics: list[dict]) -> list[dict]:
         prompts = sorted({(r.get("prompt") or "").strip() for r in rubrics} - {""})
@@ -69,7 +71,7 @@ def naive_asap(naive: NaiveLoop, asap, texts: list[str], prompt_ids: list[str]) 
     """The shipped per-prompt ASAP graders fed the naive way: one essay per call, fp32 HF forward."""
     out = []
     for t, p in zip(texts, prompt_ids):
-        out += asap.score_embedded([t], [p], naive.embed_one(t)[None, :])
+        out += asap.score_embedded([t], [p], naive.embed_one(t, layers=asap.all_layers)[None, :])
     return out
 
 

@@ -33,6 +33,8 @@ def _transport_options(broker_url: str) -> dict:
             "data_folder_out": os.path.join(folder, "queue"),
             "processed_folder": os.path.join(folder, "processed"),
             "store_processed": False,
+            # kombu 5.7's broadcast (pidbox) exchange tables; its default is ./control in the working directory
+            "control_folder": os.path.join(folder, "control"),
         }
     # Redis: an unacked message is redelivered after visibility_timeout. Grading tasks are
     # short (seconds per batch) and idempotent; training jobs hold a lease in Postgres instead.

@@ -56,7 +56,7 @@ def test_rubrics_and_results_for_every_prompt(grader):
         assert 0.0 <= res["confidence"] <= 1.0
         assert isinstance(res["needs_review"], bool) and res["needs_review"] == bool(res["review_reasons"])
         assert res["feedback"] and all(set(f) == {"trait", "comment"} for f in res["feedback"])
-        assert res["model_version"].startswith("asap-stack-v1+") and len(res["model_version"]) > 20
+        assert res["model_version"].startswith("asap-stack-v2+") and len(res["model_version"]) > 20
     with pytest.raises(KeyError):
         grader.grade([ESSAY], ["9"])
 
@@ -91,7 +91,7 @@ def test_agreement_with_humans_on_dev_essays(grader):
     for p in ("4", "6"):
         sel = [r for r in rows if str(r["prompt"]) == p][:150]
         texts = [r["essay"] for r in sel]
-        emb = cached_embed(grader.encoder, texts, "dev", verbose=False)
+        emb = cached_embed(grader.embedder, texts, "dev", verbose=False)
         res = grader.score_embedded(texts, [p] * len(sel), emb)
         lo, hi = grader.meta["ranges"][p]
         k = qwk([r["score"] for r in sel], [x["score"] for x in res], lo, hi)

@@ -136,6 +136,47 @@ def test_embed_restores_order_with_mixed_lengths(grader):
     assert enc.embed([]).shape == (0, enc.dim)
 
 
+def test_embed_every_layer_is_one_pass_whose_last_block_is_the_plain_embedding(grader):
+    """What the ASAP graders read (Encoder.embed(layers=True)): each hidden state pooled and normalised."""
+    enc = grader.encoder
+    texts = [GOOD, "short one", "", GOOD[:300]]
+    plain = enc.embed(texts)
+    layers = enc.embed(texts, layers=True)
+    assert layers.shape == (len(texts), enc.n_states * enc.dim) and layers.dtype == np.float32
+    blocks = layers.reshape(len(texts), enc.n_states, enc.dim)
+    assert np.allclose(np.linalg.norm(blocks, axis=2), 1.0, atol=1e-3)
+    assert np.allclose(blocks[:, -1], plain, atol=1e-5)
+    # the states differ from one another (not one vector repeated): the embedding layer vs the last layer
+    assert (blocks[:, 0] * blocks[:, -1]).sum(1).max() < 0.95
+    assert enc.embed([], layers=True).shape == (0, enc.n_states * enc.dim)
+
+
+def test_low_confidence_flags_the_essays_whose_error_sd_passes_the_heads_cut(grader):
+    """The demo class (app/demo, our own writing): 'low confidence' exactly where the normalised error sd
+    exceeds the 98th-percentile cut stored with the head, not wherever P(exact) is small on a 1-6 scale."""
+    import json
+    from pathlib import Path
+
+    from workers.grader.train import low_confidence_sd
+
+    klass = json.loads((Path(__file__).resolve().parents[2] / "app" / "demo" / "class_8b.json").read_text())
+    texts = [e["text"] for e in klass["essays"]]
+    rubric = {"name": "r", "scale": {"min": 1, "max": 6, "step": 1}}
+    out = grader.grade(texts, [rubric] * len(texts))
+    flagged = np.array([any(r.startswith("low confidence") for r in o["review_reasons"]) for o in out])
+    emb = grader.encoder.embed(texts)
+    X = grader.inputs(texts, emb)
+    sd = np.sqrt(grader.error_sd(texts, emb, None, X) ** 2 + (X @ grader.W_hol.T).std(1) ** 2)
+    cut = grader.meta["low_confidence_sd"]
+    assert flagged.tolist() == (sd > cut).tolist()
+    assert 0 < flagged.sum() < len(texts) // 2
+    conf = np.array([o["confidence"] for o in out])
+    assert (conf[~flagged] < 0.3).any()  # the old cut (confidence < 0.3) would have flagged these too
+    # the training-side function: its quantile 1.0 is the largest sd, 0.0 the smallest
+    assert low_confidence_sd(X, grader.W_hol, grader.W_err, 1.0) == pytest.approx(sd.max(), abs=1e-5)
+    assert low_confidence_sd(X, grader.W_hol, grader.W_err, 0.0) == pytest.approx(sd.min(), abs=1e-5)
+
+
 def test_longer_better_essays_score_higher(grader):
     weak = "uniforms r bad. i dont like them. they are ugly"
     out = grader.grade([weak, GOOD], [RUBRIC, RUBRIC])

@@ -8,7 +8,11 @@ One model per ASAP prompt ("1".."8"), trained on train.jsonl only by `python -m 
 (everything chosen by 5-fold cross-validation on train.jsonl; dev.jsonl only reports). Per prompt:
 
   stage 1  ridge on hashed n-grams (word 1-2-grams + char_wb 2-5-grams, log tf, l2; no vocabulary kept)
-           ridge on the MiniLM embedding + standardised rater-style features
+           ridge on the MiniLM embedding + standardised rater-style features; the embedding is every
+           hidden state (the embedding layer's output and all 6 layers), each mean-pooled and
+           L2-normalised, concatenated, times meta["embedding"]["weight"] / sqrt(7) (Encoder.embed with
+           layers=True, one forward pass; weight 4: the embedding block then outweighs the 38
+           standardised features; both chosen by cross-validation on train.jsonl, docs/grading.md)
   stage 2  gradient boosting (HistGradientBoostingRegressor) and a ridge on [rater-style features,
            embedding PCA, the two stage-1 predictions (out-of-fold in training)], blended
   rounding per-prompt thresholds fitted to maximise QWK on out-of-fold predictions (or plain
@@ -295,6 +299,17 @@ class AsapGrader:
         self.encoder = encoder
         self.models = models
         self.meta = meta
+        # what the models read: every hidden state (meta "embedding"), or, in artifacts from before
+        # asap-stack-v2, the plain last-layer embedding
+        spec = meta.get("embedding") or {"states": "last", "weight": 1.0}
+        self.all_layers = spec["states"] == "all"
+        self.emb_scale = float(spec["weight"]) / math.sqrt(encoder.n_states) if self.all_layers else 1.0
+        if self.all_layers:
+            from workers.grader.encoder import AllLayers
+
+            self.embedder = AllLayers(encoder)
+        else:
+            self.embedder = encoder
         self.version = f"{meta['version']}+{digest[:12]}"
         self.low_confidence = float(meta["low_confidence"])
         from workers.grader.review import Reviewer
@@ -320,6 +335,9 @@ class AsapGrader:
             encoder = Encoder(max_length=meta.get("max_length", 512))
         if encoder.dim != meta["embedding_dim"]:
             raise ValueError(f"artifacts expect {meta['embedding_dim']}-d embeddings, encoder gives {encoder.dim}")
+        want = (meta.get("embedding") or {}).get("n_states")
+        if want is not None and want != encoder.n_states:
+            raise ValueError(f"artifacts expect {want} hidden states, encoder has {encoder.n_states}")
         return cls(encoder, models, meta, digest)
 
     def prompts(self) -> list[str]:
@@ -344,15 +362,20 @@ class AsapGrader:
             return []
         for p in prompt_ids:
             self.rubric(p)  # unknown prompt: fail before encoding
-        emb = self.encoder.embed(list(texts))  # ONE encoder call per batch
+        emb = self.embedder.embed(list(texts))  # ONE encoder call per batch
         return self.score_embedded(texts, prompt_ids, emb, prompt_texts)
 
+    def plain_embedding(self, emb: np.ndarray) -> np.ndarray:
+        """The last-layer embedding (what the review flags read) inside the embedder's output."""
+        return np.asarray(emb)[:, -self.encoder.dim:]
+
     def predict(self, texts: list[str], prompt_ids: list[str], emb: np.ndarray) -> list[dict]:
-        """predict_prompt's numbers per essay, grouped by prompt and put back in order."""
+        """predict_prompt's numbers per essay, grouped by prompt and put back in order.
+        emb: self.embedder.embed(texts)."""
         pids = [str(p) for p in prompt_ids]
         feats = feature_matrix(texts)
         Xng = ngram_matrix(texts)
-        emb = np.asarray(emb)
+        emb = np.asarray(emb) * self.emb_scale
         rows: list[dict] = [{} for _ in texts]
         for p in sorted(set(pids), key=lambda s: int(s) if s.isdigit() else 0):
             if p not in self.models:
@@ -369,9 +392,12 @@ class AsapGrader:
                        prompt_texts: list[str | None] | None = None) -> list[dict]:
         if len(texts) != len(prompt_ids) or len(texts) != len(emb):
             raise ValueError("texts, prompt_ids and emb differ in length")
+        if len(texts) and np.asarray(emb).shape[1] != self.embedder.dim:
+            raise ValueError(f"emb has {np.asarray(emb).shape[1]} columns; these graders read "
+                             f"{self.embedder.dim} (self.embedder.embed(texts))")
         rows = self.predict(texts, prompt_ids, emb)
         ptxt = list(prompt_texts) if prompt_texts is not None else [None] * len(texts)
-        flags = self.reviewer.reasons(texts, emb, prompt_ids=[str(p) for p in prompt_ids], prompt_texts=ptxt)
+        flags = self.reviewer.reasons(texts, self.plain_embedding(emb), prompt_ids=[str(p) for p in prompt_ids], prompt_texts=ptxt)
         out = []
         for text, p, r, reasons, task in zip(texts, prompt_ids, rows, flags, ptxt):
             p = str(p)
@@ -428,15 +454,18 @@ def evaluate_asap(grader: AsapGrader, jsonl_path: str, limit: int | None = None,
     if cache:
         from workers.grader.cache import cached_embed
 
-        emb = cached_embed(grader.encoder, texts, Path(jsonl_path).stem, verbose=False)
+        emb = cached_embed(grader.embedder, texts, Path(jsonl_path).stem, verbose=False)
     else:
-        emb = np.concatenate([grader.encoder.embed(texts[i:i + batch]) for i in range(0, len(texts), batch)] or
-                             [np.zeros((0, grader.encoder.dim), dtype=np.float32)])
+        emb = np.concatenate([grader.embedder.embed(texts[i:i + batch]) for i in range(0, len(texts), batch)] or
+                             [np.zeros((0, grader.embedder.dim), dtype=np.float32)])
     preds = grader.predict(texts, pids, emb)
     human = np.array([float(r["score"]) for r in rows])
     pred = np.array([float(p["score"]) for p in preds])
     conf = np.array([p["confidence"] for p in preds])
     rawc = np.array([p["raw_confidence"] for p in preds])
+    # the low-confidence flag: the grader's own per-essay verdict where it gives one, else confidence < its cut
+    low = np.array([p["low_confidence"] if "low_confidence" in p else p["confidence"] < grader.low_confidence
+                    for p in preds], dtype=bool)
     per, hits = {}, np.zeros(len(rows), dtype=bool)
     for p in grader.prompts():
         idx = np.array([i for i, q in enumerate(pids) if q == p], dtype=int)
@@ -467,7 +496,7 @@ def evaluate_asap(grader: AsapGrader, jsonl_path: str, limit: int | None = None,
             "mean_confidence": round(float(c.mean()), 4), "median_confidence": round(float(np.median(c)), 4),
             "observed_agreement": round(float(hit.mean()), 4),
             "ece": round(ece(c, hit), 4), "ece_uncalibrated": round(ece(rawc[idx], hit), 4),
-            "low_confidence_share": round(float((c < grader.low_confidence).mean()), 4),
+            "low_confidence_share": round(float(low[idx].mean()), 4),
         }
     trait_vals = [v for d in per.values() for v in d["trait_qwk"].values()]
     return {
@@ -477,6 +506,6 @@ def evaluate_asap(grader: AsapGrader, jsonl_path: str, limit: int | None = None,
         "ece": round(ece(conf, hits), 4), "ece_uncalibrated": round(ece(rawc, hits), 4),
         "mean_confidence": round(float(conf.mean()), 4) if len(conf) else float("nan"),
         "observed_agreement": round(float(hits.mean()), 4) if len(hits) else float("nan"),
-        "low_confidence_share": round(float((conf < grader.low_confidence).mean()), 4) if len(conf) else 0.0,
+        "low_confidence_share": round(float(low.mean()), 4) if len(conf) else 0.0,
         "arrays": {"human": human.tolist(), "pred": pred.tolist(), "confidence": conf.tolist(), "prompt": pids},
     }

@@ -8,8 +8,9 @@ Everything is chosen by K-fold cross-validation on the training file (fixed seed
 out-of-fold RMSE, the stage-2 blend weight by out-of-fold QWK, rounding thresholds (vs plain rounding)
 by nested cross-validation over the out-of-fold predictions, the confidence model on out-of-fold
 predictions, the low-confidence flag threshold as the 2nd percentile of out-of-fold confidence.
-Prints the CV QWK per prompt and trait and the run time. Embeddings: var/cache (cached_embed, tag
-"train", the first --limit rows of the file in file order).
+Prints the CV QWK per prompt and trait and the run time. Embeddings: every hidden state of
+the encoder (encoder.AllLayers), cached in var/cache (cached_embed, tag "train", the first --limit rows of
+the file in file order).
 
 --lopo: the rubric-agnostic default grader's recipe (train.py's fit_recipe: pooled ridge on the
 topic-projected MiniLM embedding + the rater-v1 features of features.py, scores normalised to [0, 1],
@@ -34,7 +35,10 @@ NG_ALPHAS = (0.03, 0.1, 0.3, 1.0, 3.0)
 EMB_ALPHAS = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0)
 BLENDS = (0.0, 0.25, 0.5, 0.75, 1.0)
 N_PCA = 16
-VERSION = "asap-stack-v1"
+# the embedding the models read: every hidden state, each L2-normalised, concatenated, times
+# EMB_WEIGHT / sqrt(n_states) (chosen by nested cross-validation on train.jsonl: docs/grading.md)
+EMB_WEIGHT = 4.0
+VERSION = "asap-stack-v2"
 
 
 def load_jsonl(path: str) -> list[dict]:
@@ -238,13 +242,18 @@ def train(data: str, out: str, prompts: list[str] | None = None, limit: int | No
         from workers.grader.encoder import Encoder
 
         encoder = Encoder(max_length=512)
-    emb_all = cached_embed(encoder, [r["essay"] for r in rows], "train", verbose=False)
-    log(f"embeddings: {emb_all.shape} ({encoder.name}, {encoder.precision}) at {time.time() - t0:.0f}s")
+    from workers.grader.encoder import AllLayers
+
+    emb_all = cached_embed(AllLayers(encoder), [r["essay"] for r in rows], "train", verbose=False)
+    emb_all = emb_all * np.float32(EMB_WEIGHT / np.sqrt(encoder.n_states))
+    log(f"embeddings: {emb_all.shape} ({encoder.name}, every hidden state, {encoder.precision}) "
+        f"at {time.time() - t0:.0f}s")
     wanted = [str(p) for p in (prompts or sorted(rubrics, key=int))]
     outdir = Path(out)
     outdir.mkdir(parents=True, exist_ok=True)
     meta = {"version": VERSION, "encoder": encoder.name, "max_length": encoder.max_length,
-            "embedding_dim": int(emb_all.shape[1]), "precision": encoder.precision,
+            "embedding_dim": int(encoder.dim), "precision": encoder.precision,
+            "embedding": {"states": "all", "n_states": int(encoder.n_states), "weight": EMB_WEIGHT},
             "trained_on": Path(data).name, "limit": limit, "folds": folds, "seed": SEED,
             "feature_names": A.FEATURE_NAMES, "hash_features": [A.N_WORD_HASH, A.N_CHAR_HASH],
             "prompts": [], "ranges": {}, "trait_ranges": {}, "thresholds": {}, "model_files": {}, "cv": {},

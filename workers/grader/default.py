@@ -20,7 +20,14 @@ is a per-essay error estimate (a ridge fitted in train.py on the out-of-fold abs
 the holistic recipe on each prompt left out of training, i.e. the error on an unseen prompt, times
 sqrt(pi/2)) and ensemble_spread (times k) is the disagreement of the 5 bootstrap
 members. It falls for essays like those the head got wrong in cross-validation, when the members
-disagree, and when the prediction sits near a rounding boundary of a fine-stepped scale. Results under LOW_CONFIDENCE get needs_review with a reason.
+disagree, and when the prediction sits near a rounding boundary of a fine-stepped scale.
+
+Low confidence (a `needs_review` reason): the essay's error sd in normalised units, sqrt(e^2 +
+ensemble_spread^2) before the spread law, is above meta["low_confidence_sd"], the 98th percentile of that
+sd over the training essays (train.py): about 2 % of essays like the training ones, the ones the head is
+least sure of, on any scale. Not the confidence itself: on a 1-6 scale P(exact) sits near 0.5 for every
+essay and under 0.3 wherever a prediction falls between two scores, which flagged most of a class. A
+head without that field (before it was added) flags confidence under LOW_CONFIDENCE.
 """
 from __future__ import annotations
 
@@ -96,6 +103,7 @@ class DefaultGrader:
         self.trait_law = np.asarray(head["trait_law"], dtype=np.float64) if "trait_law" in head else np.zeros((T, 2))
         self.feature_set = meta.get("feature_set", "basic-9")
         self.meta = meta
+        self.low_confidence_sd = meta.get("low_confidence_sd")
         self.trait_names = list(meta["trait_names"])
         self.trait_index = {n: i for i, n in enumerate(self.trait_names)}
         self.version = f"{meta['version']}+{digest[:8]}"
@@ -175,6 +183,12 @@ class DefaultGrader:
         X = X if X is not None else self.inputs(texts, emb, st)
         return np.clip(X @ self.W_err, 0.02, None) * math.sqrt(math.pi / 2)
 
+    def unsure(self, err_sd: np.ndarray, raw_spread: np.ndarray) -> np.ndarray | None:
+        """Per essay: is its normalised error sd above the head's low-confidence cut (None: no cut stored)?"""
+        if self.low_confidence_sd is None:
+            return None
+        return np.sqrt(np.asarray(err_sd) ** 2 + np.asarray(raw_spread) ** 2) > float(self.low_confidence_sd)
+
     def score_embedded(self, texts: list[str], rubrics: list[dict], emb: np.ndarray,
                        prompt_emb: dict[str, np.ndarray] | None = None) -> list[dict]:
         """The head, review flags and feedback, given the embeddings of the texts (and of the prompts)."""
@@ -184,6 +198,7 @@ class DefaultGrader:
         hol, traits = self.predict_normalised(texts, emb, st, X)
         raw_mean, raw_spread = hol.mean(1), hol.std(1)
         err_sd = self.error_sd(texts, emb, st, X)
+        unsure = self.unsure(err_sd, raw_spread)
         prompts = [(r.get("prompt") or "").strip() or None for r in rubrics]
         flags = self.reviewer.reasons(texts, emb, prompt_ids=None, prompt_texts=prompts, prompt_emb=prompt_emb)
         out = []
@@ -206,7 +221,7 @@ class DefaultGrader:
                     val = self.hol_c + self.spread_factor(self.hol_law, tscale) * (float(raw_mean[i]) - self.hol_c)
                 trait_scores[t["name"]] = float(tscale["min"]) if empty else map_to_scale(val, tscale)
             reasons = list(flags[i])
-            if not empty and conf < LOW_CONFIDENCE:
+            if not empty and (unsure[i] if unsure is not None else conf < LOW_CONFIDENCE):
                 reasons.append(f"low confidence: {conf:.2f}")
             out.append({
                 "score": score,

@@ -64,14 +64,20 @@ class Encoder:
         self.name = DEFAULT_NAME if model_dir is None and not os.environ.get("EDUQ_ENCODER_DIR") else (
             os.path.basename(os.path.normpath(self.model_dir)) or cfg_name or DEFAULT_NAME)
         self.dim = int(self.model.config.hidden_size)
+        self.n_states = int(self.model.config.num_hidden_layers) + 1  # the embedding layer's output + each layer's
 
     @property
     def precision(self) -> str:
         return "bf16" if self.dtype == torch.bfloat16 else "fp32"
 
-    def embed(self, texts: list[str]) -> np.ndarray:
-        """L2-normalised mean-pooled embeddings, float32, shape (len(texts), dim), in the order of `texts`."""
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+    def embed(self, texts: list[str], layers: bool = False) -> np.ndarray:
+        """L2-normalised mean-pooled embeddings, float32, shape (len(texts), dim), in the order of `texts`.
+
+        layers=True: every hidden state mean-pooled and L2-normalised on its own, concatenated from the
+        embedding layer's output to the last layer's: shape (len(texts), n_states * dim), from the same
+        single forward pass; its last `dim` columns are the plain embedding."""
+        width = self.n_states * self.dim if layers else self.dim
+        out = np.zeros((len(texts), width), dtype=np.float32)
         if not texts:
             return out
         texts = [t if (t and t.strip()) else " " for t in texts]
@@ -83,9 +89,25 @@ class Encoder:
                 enc = self.tokenizer([texts[i] for i in idx], truncation=True, max_length=self.max_length,
                                      padding=True, pad_to_multiple_of=self.pad_multiple,
                                      return_tensors="pt").to(self.device)
-                hidden = self.model(**enc).last_hidden_state.float()
-                mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-                pooled = torch.nn.functional.normalize(pooled, dim=-1)
+                res = self.model(**enc, output_hidden_states=layers)
+                states = res.hidden_states if layers else (res.last_hidden_state,)
+                mask = enc["attention_mask"].unsqueeze(-1).float()
+                pooled = torch.cat([torch.nn.functional.normalize(
+                    (h.float() * mask).sum(1) / mask.sum(1).clamp(min=1e-9), dim=-1) for h in states], dim=-1)
                 out[idx] = pooled.to("cpu", torch.float32).numpy()
         return out
+
+
+class AllLayers:
+    """An encoder seen through embed(texts, layers=True): what the ASAP graders read. Has the name,
+    max_length, precision and embed() that cached_embed keys and calls, so its vectors are cached apart
+    from the plain embeddings."""
+
+    def __init__(self, encoder: Encoder):
+        self.encoder = encoder
+        self.name = f"{encoder.name}+all-layers"
+        self.max_length, self.precision = encoder.max_length, encoder.precision
+        self.dim = encoder.n_states * encoder.dim
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        return self.encoder.embed(texts, layers=True)

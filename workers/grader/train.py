@@ -149,6 +149,18 @@ def apply_recipe(model: dict, emb: np.ndarray, feats: np.ndarray, points: float)
     return model["c"] + spread_factor(model["law"], points) * (raw - model["c"])
 
 
+LOW_CONFIDENCE_QUANTILE = 0.98
+
+
+def low_confidence_sd(X: np.ndarray, W_hol: np.ndarray, W_err: np.ndarray,
+                      quantile: float = LOW_CONFIDENCE_QUANTILE) -> float:
+    """The default grader's low-confidence cut: the `quantile` of the per-essay normalised error sd
+    (DefaultGrader.error_sd and the ensemble spread, as DefaultGrader.unsure computes them) over X's essays."""
+    err = np.clip(X @ np.asarray(W_err, dtype=np.float64), 0.02, None) * math.sqrt(math.pi / 2)
+    spread = (X @ np.asarray(W_hol, dtype=np.float64).T).std(1)
+    return round(float(np.quantile(np.sqrt(err ** 2 + spread ** 2), quantile)), 5)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "asap" / "train.jsonl"))
@@ -220,6 +232,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"error model: mean |leave-one-prompt-out error| {abs_err.mean():.4f} (rmse {lopo_rmse:.4f}); "
           f"corr(predicted, actual) {np.corrcoef(pred_err, abs_err)[0, 1]:.3f}", flush=True)
 
+    low_sd = low_confidence_sd(X, W_hol.astype(np.float32), W_err.astype(np.float32))  # as stored
+    print(f"low-confidence cut: normalised error sd > {low_sd:.4f} ({LOW_CONFIDENCE_QUANTILE:.0%} of training essays "
+          f"fall under it)", flush=True)
+
     trait_names = sorted({t for r in rows for t in (r.get("traits") or {})})
     W_traits, trait_c, trait_law, trait_rmse = [], [], [], {}
     for name in trait_names:
@@ -254,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
         "feature_set": RATER_FEATURE_SET, "feature_names": RATER_FEATURE_NAMES, "trait_names": trait_names,
         "points_range": list(POINTS_RANGE), "k_range": list(K_RANGE),
         "offtopic_threshold": offtopic_threshold, "vocab_threshold": vocab_threshold,
+        "low_confidence_sd": low_sd, "low_confidence_quantile": LOW_CONFIDENCE_QUANTILE,
         "seed": SEED,
     }
     out = Path(args.out)

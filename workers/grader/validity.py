@@ -18,12 +18,13 @@ import numpy as np
 
 
 class DefaultOnPrompts:
-    """The default grader behind the interface evaluate_asap measures (predict/prompts/meta)."""
+    """The default grader behind the interface evaluate_asap measures (embedder/predict/prompts/meta)."""
 
     def __init__(self, grader, rubrics: dict):
         from workers.grader.default import LOW_CONFIDENCE
 
         self.grader, self.encoder, self.version = grader, grader.encoder, grader.version
+        self.embedder = grader.encoder  # what predict() reads: the plain embedding
         self.low_confidence = LOW_CONFIDENCE
         self.meta = {"ranges": {p: list(r["score"]) for p, r in rubrics.items()},
                      "trait_ranges": {p: {t: list(v) for t, v in (r.get("traits") or {}).items()}
@@ -45,6 +46,8 @@ class DefaultOnPrompts:
         out = self.grader.score_embedded(texts, rubrics, emb, pemb)
         for o in out:
             o["raw_confidence"] = o["confidence"]  # the default grader's confidence is not recalibrated
+            # its low-confidence flag is a cut on the error sd, not on confidence (default.py)
+            o["low_confidence"] = any(r.startswith("low confidence") for r in o["review_reasons"])
         return out
 
 
