@@ -42,6 +42,36 @@ def _transport_options(broker_url: str) -> dict:
             "socket_timeout": 5, "socket_connect_timeout": 5}
 
 
+def guard_redis_channel_close() -> None:
+    """Work around a kombu 5.7 race that kills the worker when Redis goes away.
+
+    A Redis channel closed after the broker went away can still need a new client, to give back its
+    unacked messages, after its connection's client is already gone. `_connparams` then raises
+    AttributeError ('NoneType' object has no attribute 'hostname'). Celery's consumer does not expect that
+    while it closes the lost connection, and the worker process exits with "Unrecoverable error". Seen
+    once in tests/chaos/test_redis_restart.py on a fast CPU.
+
+    Raise the transport's ConnectionError there instead: the close is then ignored as a connection error,
+    and the consumer reconnects as it does after any broker loss. The messages it could not give back
+    died with Redis anyway; Postgres still has their jobs, and the sweeper re-publishes them."""
+    try:
+        import redis
+        from kombu.transport import redis as kombu_redis
+    except ImportError:  # no Redis transport installed: nothing to guard
+        return
+    original = kombu_redis.Channel._connparams
+    if getattr(original, "eduq_guarded", False):
+        return
+
+    def _connparams(self, asynchronous=False):
+        if self.connection is None or getattr(self.connection, "client", None) is None:
+            raise redis.exceptions.ConnectionError("the broker connection is already closed")
+        return original(self, asynchronous=asynchronous)
+
+    _connparams.eduq_guarded = True
+    kombu_redis.Channel._connparams = _connparams
+
+
 def make_celery() -> Celery:
     cfg = settings()
     app = Celery("eduq", broker=cfg.broker_url, include=["workers.tasks"])
@@ -74,5 +104,6 @@ def make_celery() -> Celery:
     return app
 
 
+guard_redis_channel_close()
 celery_app = make_celery()
 app = celery_app  # `celery -A workers.celery_app` finds `app`
