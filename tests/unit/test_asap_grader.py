@@ -69,7 +69,8 @@ def test_empty_essay_gets_the_minimum_zero_confidence_and_review(grader):
 
 def test_low_confidence_threshold_keeps_the_flag_budget():
     meta = json.loads((A.ARTIFACTS / "meta.json").read_text())
-    assert 0.0 < meta["low_confidence"] < 1.0
+    assert set(meta["low_confidence"]) == set(meta["prompts"])  # one cut per prompt
+    assert all(0.0 < v < 1.0 for v in meta["low_confidence"].values())
     assert meta["cv_summary"]["oof_low_confidence_share"] <= 0.02
 
 

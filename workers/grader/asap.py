@@ -311,7 +311,8 @@ class AsapGrader:
         else:
             self.embedder = encoder
         self.version = f"{meta['version']}+{digest[:12]}"
-        self.low_confidence = float(meta["low_confidence"])
+        # per prompt ({prompt: cut}); one number for all prompts in artifacts from before asap-stack-v2
+        self.low_confidence = meta["low_confidence"]
         from workers.grader.review import Reviewer
 
         self.reviewer = Reviewer.load(encoder=encoder)  # review flags (review.py), the same for every grader
@@ -365,6 +366,11 @@ class AsapGrader:
         emb = self.embedder.embed(list(texts))  # ONE encoder call per batch
         return self.score_embedded(texts, prompt_ids, emb, prompt_texts)
 
+    def low_confidence_cut(self, prompt_id: str) -> float:
+        """Confidence under this gets 'low confidence' in review_reasons (~2 % of the prompt's CV essays)."""
+        lc = self.low_confidence
+        return float(lc[str(prompt_id)] if isinstance(lc, dict) else lc)
+
     def plain_embedding(self, emb: np.ndarray) -> np.ndarray:
         """The last-layer embedding (what the review flags read) inside the embedder's output."""
         return np.asarray(emb)[:, -self.encoder.dim:]
@@ -407,7 +413,7 @@ class AsapGrader:
             trait_lo = {t: a for t, (a, _b) in self.meta["trait_ranges"][p].items()}
             traits = {t: float(trait_lo[t] if empty else v) for t, v in r["traits"].items()}
             reasons = list(reasons)
-            if not empty and conf < self.low_confidence:
+            if not empty and conf < self.low_confidence_cut(p):
                 reasons.append(f"low confidence: {conf:.2f}")
             fb = FB.feedback(text, list(traits), prompt_text=task)
             out.append({
@@ -464,8 +470,8 @@ def evaluate_asap(grader: AsapGrader, jsonl_path: str, limit: int | None = None,
     conf = np.array([p["confidence"] for p in preds])
     rawc = np.array([p["raw_confidence"] for p in preds])
     # the low-confidence flag: the grader's own per-essay verdict where it gives one, else confidence < its cut
-    low = np.array([p["low_confidence"] if "low_confidence" in p else p["confidence"] < grader.low_confidence
-                    for p in preds], dtype=bool)
+    low = np.array([p["low_confidence"] if "low_confidence" in p else p["confidence"] < grader.low_confidence_cut(q)
+                    for p, q in zip(preds, pids)], dtype=bool)
     per, hits = {}, np.zeros(len(rows), dtype=bool)
     for p in grader.prompts():
         idx = np.array([i for i, q in enumerate(pids) if q == p], dtype=int)
