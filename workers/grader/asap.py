@@ -196,6 +196,11 @@ def head_predict(head: dict, X2: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
     return w * g + (1 - w) * lin, g, lin
 
 
+def embedding_scale(weight: float, n_states: int) -> float:
+    """What the every-hidden-state embedding is multiplied by before the models read it."""
+    return float(weight) / math.sqrt(n_states)
+
+
 def stage2_inputs(model: dict, feats: np.ndarray, emb: np.ndarray, ng_pred: np.ndarray, emb_pred: np.ndarray):
     pcs = (np.asarray(emb, dtype=np.float64) - model["pca_mean"]) @ model["pca_components"].T
     return np.hstack([feats, pcs, ng_pred[:, None], emb_pred[:, None]])
@@ -303,7 +308,7 @@ class AsapGrader:
         # asap-stack-v2, the plain last-layer embedding
         spec = meta.get("embedding") or {"states": "last", "weight": 1.0}
         self.all_layers = spec["states"] == "all"
-        self.emb_scale = float(spec["weight"]) / math.sqrt(encoder.n_states) if self.all_layers else 1.0
+        self.emb_scale = embedding_scale(spec["weight"], encoder.n_states) if self.all_layers else 1.0
         if self.all_layers:
             from workers.grader.encoder import AllLayers
 

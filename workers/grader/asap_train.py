@@ -245,7 +245,7 @@ def train(data: str, out: str, prompts: list[str] | None = None, limit: int | No
     from workers.grader.encoder import AllLayers
 
     emb_all = cached_embed(AllLayers(encoder), [r["essay"] for r in rows], "train", verbose=False)
-    emb_all = emb_all * np.float32(EMB_WEIGHT / np.sqrt(encoder.n_states))
+    emb_all = emb_all * np.float32(A.embedding_scale(EMB_WEIGHT, encoder.n_states))
     log(f"embeddings: {emb_all.shape} ({encoder.name}, every hidden state, {encoder.precision}) "
         f"at {time.time() - t0:.0f}s")
     wanted = [str(p) for p in (prompts or sorted(rubrics, key=int))]

@@ -87,6 +87,16 @@ def confidence(mean: float, sd: float, scale: dict) -> float:
     return float(round(min(max(p, 0.0), 1.0), 3))
 
 
+def error_model_sd(X: np.ndarray, W_err: np.ndarray) -> np.ndarray:
+    """Per-essay sd of the normalised error: the error model's expected |error| * sqrt(pi/2)."""
+    return np.clip(X @ W_err, 0.02, None) * math.sqrt(math.pi / 2)
+
+
+def essay_sd(err_sd: np.ndarray, spread: np.ndarray) -> np.ndarray:
+    """The normalised error sd of each essay before the spread law: error model and ensemble spread."""
+    return np.sqrt(np.asarray(err_sd) ** 2 + np.asarray(spread) ** 2)
+
+
 class DefaultGrader:
     def __init__(self, encoder, head: dict, meta: dict, digest: str):
         self.encoder = encoder
@@ -177,17 +187,17 @@ class DefaultGrader:
         return X @ self.W_hol.T, X @ self.W_traits.T
 
     def error_sd(self, texts: list[str], emb: np.ndarray, st=None, X: np.ndarray | None = None) -> np.ndarray:
-        """Per-essay sd of the normalised error: the error model's expected |error| * sqrt(pi/2)."""
+        """Per-essay sd of the normalised error (error_model_sd; the head's residual sd without one)."""
         if self.W_err is None:
             return np.full(len(texts), self.resid)
         X = X if X is not None else self.inputs(texts, emb, st)
-        return np.clip(X @ self.W_err, 0.02, None) * math.sqrt(math.pi / 2)
+        return error_model_sd(X, self.W_err)
 
     def unsure(self, err_sd: np.ndarray, raw_spread: np.ndarray) -> np.ndarray | None:
         """Per essay: is its normalised error sd above the head's low-confidence cut (None: no cut stored)?"""
         if self.low_confidence_sd is None:
             return None
-        return np.sqrt(np.asarray(err_sd) ** 2 + np.asarray(raw_spread) ** 2) > float(self.low_confidence_sd)
+        return essay_sd(err_sd, raw_spread) > float(self.low_confidence_sd)
 
     def score_embedded(self, texts: list[str], rubrics: list[dict], emb: np.ndarray,
                        prompt_emb: dict[str, np.ndarray] | None = None) -> list[dict]:

@@ -156,9 +156,11 @@ def low_confidence_sd(X: np.ndarray, W_hol: np.ndarray, W_err: np.ndarray,
                       quantile: float = LOW_CONFIDENCE_QUANTILE) -> float:
     """The default grader's low-confidence cut: the `quantile` of the per-essay normalised error sd
     (DefaultGrader.error_sd and the ensemble spread, as DefaultGrader.unsure computes them) over X's essays."""
-    err = np.clip(X @ np.asarray(W_err, dtype=np.float64), 0.02, None) * math.sqrt(math.pi / 2)
+    from workers.grader.default import error_model_sd, essay_sd
+
+    err = error_model_sd(X, np.asarray(W_err, dtype=np.float64))
     spread = (X @ np.asarray(W_hol, dtype=np.float64).T).std(1)
-    return round(float(np.quantile(np.sqrt(err ** 2 + spread ** 2), quantile)), 5)
+    return round(float(np.quantile(essay_sd(err, spread), quantile)), 5)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,11 +21,8 @@ class DefaultOnPrompts:
     """The default grader behind the interface evaluate_asap measures (embedder/predict/prompts/meta)."""
 
     def __init__(self, grader, rubrics: dict):
-        from workers.grader.default import LOW_CONFIDENCE
-
         self.grader, self.encoder, self.version = grader, grader.encoder, grader.version
         self.embedder = grader.encoder  # what predict() reads: the plain embedding
-        self.low_confidence = LOW_CONFIDENCE
         self.meta = {"ranges": {p: list(r["score"]) for p, r in rubrics.items()},
                      "trait_ranges": {p: {t: list(v) for t, v in (r.get("traits") or {}).items()}
                                       for p, r in rubrics.items()}}
