@@ -56,7 +56,7 @@ def test_rubrics_and_results_for_every_prompt(grader):
         assert 0.0 <= res["confidence"] <= 1.0
         assert isinstance(res["needs_review"], bool) and res["needs_review"] == bool(res["review_reasons"])
         assert res["feedback"] and all(set(f) == {"trait", "comment"} for f in res["feedback"])
-        assert res["model_version"].startswith("asap-stack-v2+") and len(res["model_version"]) > 20
+        assert res["model_version"].startswith("asap-stack-v3+") and len(res["model_version"]) > 20
     with pytest.raises(KeyError):
         grader.grade([ESSAY], ["9"])
 
@@ -81,6 +81,23 @@ def test_thresholds_and_tolerance():
     assert A.apply_thresholds(np.array([-3.0, 0.6, 1.69, 1.71, 9.0]), t, 0, 3).tolist() == [0, 1, 1, 2, 3]
     assert A.apply_thresholds(np.array([-3.0, 1.4, 9.0]), None, 0, 3).tolist() == [0, 1, 3]
     assert A.ece([0.9, 0.9, 0.1, 0.1], [1, 1, 0, 0]) == pytest.approx(0.1)
+
+
+def test_stretch_gives_predictions_the_human_spread():
+    from workers.grader.asap_train import fit_stretch
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 4, 500).astype(float)
+    pred = 1.5 + 0.25 * (y - y.mean()) + rng.normal(0, 0.1, 500)  # shrunk towards the middle, as ridge does
+    st = fit_stretch(pred, y)
+    out = A.stretch({"stretch": st}, pred, 0, 3)
+    inside = (out > -0.49) & (out < 3.49)
+    assert out.min() >= -0.49 and out.max() <= 3.49 and inside.mean() > 0.9
+    assert np.mean(out) == pytest.approx(y.mean(), abs=0.05) and np.std(out) == pytest.approx(y.std(), rel=0.05)
+    # plain rounding of the shrunk prediction never gives the extremes; the stretched one does
+    assert set(A.apply_thresholds(pred, None, 0, 3)) < {0, 1, 2, 3} == set(A.apply_thresholds(out, None, 0, 3))
+    # heads from before asap-stack-v3 have no stretch: only the clip
+    assert A.stretch({}, np.array([-2.0, 1.2, 7.0]), 0, 3).tolist() == [-0.49, 1.2, 3.49]
 
 
 @needs_data

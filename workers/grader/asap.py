@@ -15,9 +15,11 @@ One model per ASAP prompt ("1".."8"), trained on train.jsonl only by `python -m 
            standardised features; both chosen by cross-validation on train.jsonl, docs/grading.md)
   stage 2  gradient boosting (HistGradientBoostingRegressor) and a ridge on [rater-style features,
            embedding PCA, the two stage-1 predictions (out-of-fold in training)], blended
-  rounding per-prompt thresholds fitted to maximise QWK on out-of-fold predictions (or plain
-           rounding, whichever won in nested cross-validation)
-  traits   the same stage 2 per trait (stage-1 holistic predictions + a per-trait embedding ridge)
+  rounding the stage-2 prediction stretched to the human scores' spread (the mean and sd of the
+           out-of-fold predictions mapped onto the training scores', `stretch`), then plain rounding
+           (asap-stack-v1/v2 used per-prompt thresholds fitted for QWK; nested CV preferred the stretch)
+  traits   the same stage 2 per trait (stage-1 holistic predictions + a per-trait embedding ridge),
+           linear only, stretched and rounded the same way
 
 Rater-style features (`rater_features`): length (log words, chars, sentences, paragraphs), vocabulary
 (unique words, type-token, long words, rare words by pyspellchecker word frequency), spelling errors
@@ -183,6 +185,19 @@ def threshold_distance(pred: np.ndarray, thresholds, lo: int, hi: int) -> np.nda
     return np.min(np.abs(np.asarray(pred, dtype=float)[:, None] - t[None, :]), axis=1)
 
 
+def stretch(head: dict, pred: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """A stage-2 prediction clipped to [lo - 0.49, hi + 0.49], then (heads from asap-stack-v3 on) put on the
+    human scores' spread: ym + (pred - m) * k, k = sd(human) / sd(out-of-fold prediction), clipped again.
+    Ridge and boosting shrink towards the mean; plain rounding of the stretched prediction beat rounding
+    thresholds fitted for QWK in nested cross-validation (docs/grading.md)."""
+    pred = np.clip(np.asarray(pred, dtype=float), lo - 0.49, hi + 0.49)
+    st = head.get("stretch")
+    if st is None:
+        return pred
+    m, k, ym = st
+    return np.clip(ym + (pred - m) * k, lo - 0.49, hi + 0.49)
+
+
 def head_predict(head: dict, X2: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(blend, gbm, linear) continuous predictions of one stage-2 head."""
     from threadpoolctl import threadpool_limits
@@ -246,7 +261,7 @@ def predict_prompt(model: dict, texts: list[str], emb: np.ndarray, feats: np.nda
     ng, ep, Z = stage1(model, Xng, feats, emb)
     X2 = stage2_inputs(model, feats, emb, ng, ep)
     pred, g, lin = head_predict(model["holistic"], X2)
-    pred = np.clip(pred, lo - 0.49, hi + 0.49)
+    pred = stretch(model["holistic"], pred, lo, hi)
     score = apply_thresholds(pred, model["holistic"]["thresholds"], lo, hi)
     conf_x = confidence_inputs(pred, g, lin, model["holistic"]["thresholds"], lo, hi)
     conf = _logistic(model.get("confidence"), conf_x)
@@ -255,7 +270,7 @@ def predict_prompt(model: dict, texts: list[str], emb: np.ndarray, feats: np.nda
         tlo, thi = th["range"]
         tp = Z @ th["emb_w"] + th["emb_b"]
         tpred, _, _ = head_predict(th, np.hstack([X2, tp[:, None]]))
-        traits[name] = apply_thresholds(np.clip(tpred, tlo - 0.49, thi + 0.49), th["thresholds"], tlo, thi)
+        traits[name] = apply_thresholds(stretch(th, tpred, tlo, thi), th["thresholds"], tlo, thi)
     return {"pred": pred, "score": score, "gbm": g, "lin": lin, "confidence": conf,
             "raw_confidence": raw_confidence(pred, score, model["oof_rmse"], lo, hi), "traits": traits}
 

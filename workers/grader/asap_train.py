@@ -5,8 +5,8 @@
     python -m workers.grader.asap_train --lopo [--data ...train.jsonl] [--dev ...dev.jsonl]
 
 Everything is chosen by K-fold cross-validation on the training file (fixed seed): ridge penalties by
-out-of-fold RMSE, the stage-2 blend weight by out-of-fold QWK, rounding thresholds (vs plain rounding)
-by nested cross-validation over the out-of-fold predictions, the confidence model on out-of-fold
+out-of-fold RMSE, the stage-2 blend weight by out-of-fold QWK, the stretch before plain rounding (A.stretch:
+the out-of-fold predictions' mean and sd mapped onto the scores'), the confidence model on out-of-fold
 predictions, the low-confidence flag threshold per prompt as the 2nd percentile of its out-of-fold confidence.
 Prints the CV QWK per prompt and trait and the run time. Embeddings: every hidden state of
 the encoder (encoder.AllLayers), cached in var/cache (cached_embed, tag "train", the first --limit rows of
@@ -38,7 +38,7 @@ N_PCA = 16
 # the embedding the models read: every hidden state, each L2-normalised, concatenated, times
 # EMB_WEIGHT / sqrt(n_states) (chosen by nested cross-validation on train.jsonl: docs/grading.md)
 EMB_WEIGHT = 4.0
-VERSION = "asap-stack-v2"
+VERSION = "asap-stack-v3"
 
 
 def load_jsonl(path: str) -> list[dict]:
@@ -114,6 +114,12 @@ def choose_rounding(pred: np.ndarray, y: np.ndarray, lo: int, hi: int, folds: np
     return (fit_thresholds(pred, y, lo, hi) if q_nested > q_round else None), q_round, q_nested
 
 
+def fit_stretch(pred: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    """(m, k, ym) of A.stretch: the affine map that gives the predictions the human scores' mean and sd."""
+    sd = float(np.std(pred))
+    return float(np.mean(pred)), (float(np.std(y)) / sd if sd > 1e-9 else 1.0), float(np.mean(y))
+
+
 def fit_head(X2: np.ndarray, y: np.ndarray, lo: int, hi: int, folds: np.ndarray, use_gbm: bool = True) -> tuple[dict, dict]:
     """Stage 2: gradient boosting + a ridge on X2, blended (or the ridge alone); out-of-fold predictions; rounding."""
     from sklearn.ensemble import HistGradientBoostingRegressor
@@ -143,14 +149,24 @@ def fit_head(X2: np.ndarray, y: np.ndarray, lo: int, hi: int, folds: np.ndarray,
     qs = {b: qwk(y, A.apply_thresholds(b * oof_g + (1 - b) * oof_l, None, lo, hi), lo, hi) for b in BLENDS}
     blend = max(BLENDS, key=lambda b: (qs[b], b)) if use_gbm else 0.0
     oof = np.clip(blend * oof_g + (1 - blend) * oof_l, lo - 0.49, hi + 0.49)
-    thresholds, q_round, q_nested = choose_rounding(oof, y, lo, hi, folds)
+    # rounding: the prediction stretched to the human scores' spread, then plain rounding. Its CV figure
+    # (cv_qwk) fits the stretch on the other folds; QWK-fitted thresholds (choose_rounding, what
+    # asap-stack-v1/v2 shipped) are reported next to it
+    _, q_round, q_thr = choose_rounding(oof, y, lo, hi, folds)
+    nested = np.zeros(len(y), dtype=int)
+    for f in np.unique(folds):
+        tr, te = folds != f, folds == f
+        nested[te] = A.apply_thresholds(A.stretch({"stretch": fit_stretch(oof[tr], y[tr])}, oof[te], lo, hi), None, lo, hi)
+    q_stretch = qwk(y, nested, lo, hi)
+    st = fit_stretch(oof, y)
+    oof = A.stretch({"stretch": st}, oof, lo, hi)
     m, s, w, b = lin_fit(X2, y)
     head = {"gbm": gbm().fit(X2, y) if use_gbm else None, "x_mean": m, "x_std": s, "lin_w": w, "lin_b": b, "blend": blend,
-            "thresholds": thresholds}
+            "thresholds": None, "stretch": st}
     info = {"blend": blend, "qwk_gbm": round(qs[1.0], 4), "qwk_linear": round(qs[0.0], 4),
-            "qwk_round": round(q_round, 4), "qwk_thresholds_nested": round(q_nested, 4),
-            "rounding": "thresholds" if thresholds is not None else "round",
-            "cv_qwk": round(max(q_round, q_nested), 4)}
+            "qwk_round": round(q_round, 4), "qwk_thresholds_nested": round(q_thr, 4),
+            "qwk_stretch_nested": round(q_stretch, 4), "stretch": [round(x, 4) for x in st],
+            "rounding": "stretch+round", "cv_qwk": round(q_stretch, 4)}
     return head, {"oof": oof, "oof_gbm": oof_g, "oof_lin": oof_l, **info}
 
 
@@ -207,6 +223,7 @@ def train_prompt(p: str, rows: list[dict], emb: np.ndarray, feats: np.ndarray, X
     log(f"prompt {p}: n={len(rows)} range {lo}-{hi} | ngram ridge {info['qwk_ngram_ridge']:.3f} (a={a_ng}) "
         f"emb ridge {info['qwk_emb_ridge']:.3f} (a={a_e}) | gbm {hinfo['qwk_gbm']:.3f} linear {hinfo['qwk_linear']:.3f} "
         f"blend {hinfo['blend']} round {hinfo['qwk_round']:.3f} thresholds(nested) {hinfo['qwk_thresholds_nested']:.3f}"
+        f" stretch(nested) {hinfo['qwk_stretch_nested']:.3f} k={hinfo['stretch'][1]:.3f}"
         f" -> CV QWK {hinfo['cv_qwk']:.4f} | agreement {hit.mean():.3f} conf {conf.mean():.3f} "
         f"ECE {info['oof_ece']:.3f} (uncalibrated {info['oof_ece_uncalibrated']:.3f}) [{time.time() - t0:.0f}s]")
     # traits: per-trait embedding ridge + the same stage 2
