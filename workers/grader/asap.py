@@ -15,8 +15,11 @@ One model per ASAP prompt ("1".."8"), trained on train.jsonl only by `python -m 
            standardised features; both chosen by cross-validation on train.jsonl, docs/grading.md)
   stage 2  gradient boosting (HistGradientBoostingRegressor) and a ridge on [rater-style features,
            embedding PCA, the two stage-1 predictions (out-of-fold in training)], blended
-  rounding the stage-2 prediction stretched to the human scores' spread (the mean and sd of the
-           out-of-fold predictions mapped onto the training scores', `stretch`), then plain rounding
+  bag      the holistic score averages 3 such stage-1 + stage-2 fits, each made on its own split of
+           train.jsonl into folds (model["bag"] holds the 2 extra members' weights and heads)
+  rounding each stage-2 prediction stretched to the human scores' spread (the mean and sd of the
+           out-of-fold predictions mapped onto the training scores', `stretch`; the bag averages the
+           stretched predictions), then plain rounding
            (asap-stack-v1/v2 used per-prompt thresholds fitted for QWK; nested CV preferred the stretch)
   traits   the same stage 2 per trait (stage-1 holistic predictions + a per-trait embedding ridge),
            linear only, stretched and rounded the same way
@@ -258,10 +261,19 @@ def predict_prompt(model: dict, texts: list[str], emb: np.ndarray, feats: np.nda
     feats = feature_matrix(texts) if feats is None else feats
     Xng = ngram_matrix(texts) if Xng is None else Xng
     lo, hi = model["range"]
-    ng, ep, Z = stage1(model, Xng, feats, emb)
-    X2 = stage2_inputs(model, feats, emb, ng, ep)
-    pred, g, lin = head_predict(model["holistic"], X2)
-    pred = stretch(model["holistic"], pred, lo, hi)
+    # the holistic score: the mean of the members' stretched predictions (model["bag"]: the extra members'
+    # stage-1 weights and heads, from asap-stack-v3 on; member 0's stage-2 inputs X2 and Z feed the traits)
+    preds, gs, lins = [], [], []
+    for i, member in enumerate([model, *(model.get("bag") or [])]):
+        ng, ep, Zi = stage1({**model, **member}, Xng, feats, emb)
+        X2i = stage2_inputs(model, feats, emb, ng, ep)
+        if i == 0:
+            X2, Z = X2i, Zi
+        p_i, g_i, l_i = head_predict(member["holistic"], X2i)
+        preds.append(stretch(member["holistic"], p_i, lo, hi))
+        gs.append(g_i)
+        lins.append(l_i)
+    pred, g, lin = np.mean(preds, axis=0), np.mean(gs, axis=0), np.mean(lins, axis=0)
     score = apply_thresholds(pred, model["holistic"]["thresholds"], lo, hi)
     conf_x = confidence_inputs(pred, g, lin, model["holistic"]["thresholds"], lo, hi)
     conf = _logistic(model.get("confidence"), conf_x)
