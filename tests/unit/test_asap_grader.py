@@ -100,6 +100,20 @@ def test_stretch_gives_predictions_the_human_spread():
     assert A.stretch({}, np.array([-2.0, 1.2, 7.0]), 0, 3).tolist() == [-0.49, 1.2, 3.49]
 
 
+def test_holistic_score_is_the_mean_of_the_bag(grader):
+    """asap-stack-v3: each shipped prompt model carries 2 extra stage-1 + stage-2 members; the holistic
+    prediction is the mean of the three members' stretched predictions, and the members do differ."""
+    texts = [ESSAY, ESSAY.replace("\n\n", " ") + " It is also fun to play games with friends after school."]
+    emb = grader.embedder.embed(texts) * grader.emb_scale
+    for p in ("1", "5"):
+        m = grader.models[p]
+        assert len(m["bag"]) == 2 and all("stretch" in mem["holistic"] for mem in [m, *m["bag"]])
+        full = A.predict_prompt(m, texts, emb)
+        singles = [A.predict_prompt({**m, **mem, "bag": []}, texts, emb)["pred"] for mem in [m, *m["bag"]]]
+        assert np.allclose(full["pred"], np.mean(singles, axis=0))
+        assert np.ptp(np.array(singles), axis=0).max() > 1e-6  # three different fits, not one copied
+
+
 @needs_data
 def test_agreement_with_humans_on_dev_essays(grader):
     """First 150 dev essays of prompts 4 and 6 (short essays: quick to embed; cached after the first run)."""
