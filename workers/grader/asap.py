@@ -219,16 +219,26 @@ def embedding_scale(weight: float, n_states: int) -> float:
     return float(weight) / math.sqrt(n_states)
 
 
-def stage2_inputs(model: dict, feats: np.ndarray, emb: np.ndarray, ng_pred: np.ndarray, emb_pred: np.ndarray):
+def stage1_inputs(model: dict, feats: np.ndarray, emb: np.ndarray) -> np.ndarray:
+    """Z, the standardised [emb, feats] the embedding ridges read (the same for every bag member)."""
+    return np.hstack([np.asarray(emb, dtype=np.float64), (feats - model["f_mean"]) / model["f_std"]])
+
+
+def stage1(member: dict, Xng, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(n-gram ridge prediction, embedding ridge prediction) of one member's stage-1 weights."""
+    ng = np.asarray(Xng @ member["ng_w"].astype(np.float32)).ravel().astype(np.float64) + member["ng_b"]
+    return ng, Z @ member["emb_w"] + member["emb_b"]
+
+
+def stage2_base(model: dict, feats: np.ndarray, emb: np.ndarray) -> np.ndarray:
+    """The stage-2 inputs every bag member shares: the features and the embedding's principal components."""
     pcs = (np.asarray(emb, dtype=np.float64) - model["pca_mean"]) @ model["pca_components"].T
-    return np.hstack([feats, pcs, ng_pred[:, None], emb_pred[:, None]])
+    return np.hstack([feats, pcs])
 
 
-def stage1(model: dict, Xng, feats: np.ndarray, emb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(n-gram ridge prediction, embedding ridge prediction, standardised [emb, feats] inputs)."""
-    ng = np.asarray(Xng @ model["ng_w"].astype(np.float32)).ravel().astype(np.float64) + model["ng_b"]
-    Z = np.hstack([np.asarray(emb, dtype=np.float64), (feats - model["f_mean"]) / model["f_std"]])
-    return ng, Z @ model["emb_w"] + model["emb_b"], Z
+def stage2_inputs(base: np.ndarray, ng_pred: np.ndarray, emb_pred: np.ndarray) -> np.ndarray:
+    """X2: stage2_base and one member's two stage-1 predictions."""
+    return np.hstack([base, ng_pred[:, None], emb_pred[:, None]])
 
 
 def _logistic(model: dict | None, X: np.ndarray) -> np.ndarray:
@@ -262,13 +272,13 @@ def predict_prompt(model: dict, texts: list[str], emb: np.ndarray, feats: np.nda
     Xng = ngram_matrix(texts) if Xng is None else Xng
     lo, hi = model["range"]
     # the holistic score: the mean of the members' stretched predictions (model["bag"]: the extra members'
-    # stage-1 weights and heads, from asap-stack-v3 on; member 0's stage-2 inputs X2 and Z feed the traits)
-    preds, gs, lins = [], [], []
-    for i, member in enumerate([model, *(model.get("bag") or [])]):
-        ng, ep, Zi = stage1({**model, **member}, Xng, feats, emb)
-        X2i = stage2_inputs(model, feats, emb, ng, ep)
-        if i == 0:
-            X2, Z = X2i, Zi
+    # stage-1 weights and heads, from asap-stack-v3 on; Z and member 0's stage-2 inputs X2 feed the traits)
+    Z = stage1_inputs(model, feats, emb)
+    base = stage2_base(model, feats, emb)
+    preds, gs, lins, X2 = [], [], [], None
+    for member in [model, *(model.get("bag") or [])]:
+        X2i = stage2_inputs(base, *stage1(member, Xng, Z))
+        X2 = X2i if X2 is None else X2
         p_i, g_i, l_i = head_predict(member["holistic"], X2i)
         preds.append(stretch(member["holistic"], p_i, lo, hi))
         gs.append(g_i)

@@ -173,8 +173,8 @@ def fit_head(X2: np.ndarray, y: np.ndarray, lo: int, hi: int, folds: np.ndarray,
     return head, {"oof": oof, "oof_nested": nested, "oof_gbm": oof_g, "oof_lin": oof_l, **info}
 
 
-def fit_member(Kng: np.ndarray, Kz: np.ndarray, Xng, Z: np.ndarray, model: dict, feats: np.ndarray, emb: np.ndarray,
-               y: np.ndarray, lo: int, hi: int, folds: np.ndarray) -> tuple[dict, np.ndarray, dict]:
+def fit_member(Kng: np.ndarray, Kz: np.ndarray, Xng, Z: np.ndarray, base: np.ndarray, y: np.ndarray, lo: int, hi: int,
+               folds: np.ndarray) -> tuple[dict, np.ndarray, dict]:
     """The holistic stage 1 (n-gram and embedding ridges, dual form) and stage 2 on one set of folds:
     (the member's stage-1 weights and head, its stage-2 inputs X2, its out-of-fold figures)."""
     a_ng, oof_ng, rm_ng = kernel_ridge_oof(Kng, y, folds, NG_ALPHAS)
@@ -182,7 +182,7 @@ def fit_member(Kng: np.ndarray, Kz: np.ndarray, Xng, Z: np.ndarray, model: dict,
     a_e, oof_e, rm_e = kernel_ridge_oof(Kz, y, folds, EMB_ALPHAS)
     c_e, b_e = kernel_ridge_fit(Kz, y, a_e)
     member = {"ng_w": np.asarray(Xng.T @ c).ravel().astype(np.float16), "ng_b": b, "emb_w": Z.T @ c_e, "emb_b": b_e}
-    X2 = A.stage2_inputs(model, feats, emb, oof_ng, oof_e)
+    X2 = A.stage2_inputs(base, oof_ng, oof_e)
     member["holistic"], hinfo = fit_head(X2, y, lo, hi, folds)
     return member, X2, {"oof_ng": oof_ng, "oof_e": oof_e, "alpha_ngram": a_ng, "alpha_emb": a_e,
                         "rmse_ngram": round(rm_ng[a_ng], 4), "rmse_emb": round(rm_e[a_e], 4), **hinfo}
@@ -200,16 +200,16 @@ def train_prompt(p: str, rows: list[dict], emb: np.ndarray, feats: np.ndarray, X
     folds = make_folds(len(rows), nfolds, SEED + int(p))
     t0 = time.time()
     Kng = np.asarray((Xng @ Xng.T).todense(), dtype=np.float64)
-    f_mean, f_std = feats.mean(0), feats.std(0) + 1e-6
-    Z = np.hstack([emb.astype(np.float64), (feats - f_mean) / f_std])
-    Kz = Z @ Z.T
     ncomp = int(min(N_PCA, len(rows) - 1, emb.shape[1]))
     pca = PCA(n_components=ncomp, random_state=0).fit(emb.astype(np.float64))
-    model = {"prompt": p, "range": [int(lo), int(hi)], "f_mean": f_mean, "f_std": f_std,
+    model = {"prompt": p, "range": [int(lo), int(hi)], "f_mean": feats.mean(0), "f_std": feats.std(0) + 1e-6,
              "pca_mean": pca.mean_, "pca_components": pca.components_}
+    Z = A.stage1_inputs(model, feats, emb)
+    Kz = Z @ Z.T
+    base = A.stage2_base(model, feats, emb)
     # the holistic score: BAG members, each stage 1 + stage 2 on its own fold split, their stretched
     # predictions averaged (member 0's folds are the trainer's; its stage-2 inputs feed the traits too)
-    fits = [fit_member(Kng, Kz, Xng, Z, model, feats, emb, y, lo, hi,
+    fits = [fit_member(Kng, Kz, Xng, Z, base, y, lo, hi,
                        folds if off == 0 else make_folds(len(rows), nfolds, SEED + int(p) + off)) for off in BAG]
     (m0, X2, d0), extra = fits[0], fits[1:]
     model.update(m0)
