@@ -41,7 +41,7 @@ bench: $(STAMP) services
 	$(BIN)/python bench/run.py
 
 train-default: $(STAMP)
-	$(BIN)/python -m workers.grader.train --data ../shared/data/asap/train.jsonl --out workers/grader/artifacts/
+	$(BIN)/python -m workers.ml.training.default_head --data ../shared/data/asap/train.jsonl --out workers/ml/grading/artifacts/
 
 lint: $(STAMP)
 	$(BIN)/ruff check app workers tests

@@ -1,63 +1,14 @@
-"""The Flask app factory: builds the app and calls each part's init_app."""
-from __future__ import annotations
+"""EduQueue's platform: everything but the models.
 
-import logging
+    settings.py   every environment variable, typed, in one place
+    logs.py       structured logs
+    errors.py     ApiError, raised anywhere, rendered by the web layer
+    store/        Postgres: engine and sessions, tables, migrations, accounts, model artifacts
+    lifecycle/    the job lifecycle: create, publish (broker.py), claim, progress, finish, sweep,
+                  leases, webhooks, retention
+    web/          the Flask app: create_app, one handler file per resource (web/api/), the page
+    cli.py        the `eduq` command line
 
-from flask import Flask
-from flask_smorest import Api
-
-from .config import settings
-from .schemas import ErrorSchema
-
-
-class EduqApi(Api):
-    ERROR_SCHEMA = ErrorSchema
-
-
-def create_app(test_config: dict | None = None) -> Flask:
-    cfg = settings()
-    app = Flask(__name__)
-    app.config.update(
-        MAX_CONTENT_LENGTH=cfg.max_body_bytes,
-        MAX_FORM_MEMORY_SIZE=cfg.max_body_bytes,
-        JSON_SORT_KEYS=False,
-        API_TITLE="EduQueue API",
-        API_VERSION="1.0.0",
-        OPENAPI_VERSION="3.0.3",
-        OPENAPI_URL_PREFIX="/",
-        OPENAPI_JSON_PATH="api/v1/openapi.json",
-        OPENAPI_SWAGGER_UI_PATH="api/docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
-        API_SPEC_OPTIONS={
-            "info": {"description": "Grade essays, write lesson plans and fine-tune graders, as jobs. "
-                                    "See shared/api-v1.md for the contract."},
-            "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
-        },
-    )
-    if test_config:
-        app.config.update(test_config)
-    app.json.sort_keys = False
-
-    from . import errors, limits, metrics, web
-    from .api import grading, jobs, lessons, overrides, privacy, service
-
-    metrics.init_app(app)
-    api = EduqApi(app)
-    errors.init_app(app)  # after Api(): our error format replaces flask-smorest's
-    limits.init_limits(app)  # per-token rate limits: 429 in the error format, with Retry-After
-    limits.init_cors(app)  # EDUQ_CORS_ORIGINS; none by default
-    grading.init_app(api)
-    lessons.init_app(api)
-    jobs.init_app(api)
-    from .api import finetune, models_api
-
-    finetune.init_app(api)
-    models_api.init_app(api)
-    overrides.init_app(api)
-    privacy.init_app(api)
-    service.init_app(app)
-    web.init_app(app)  # the teacher page at / and /app
-    from .logging_setup import configure
-
-    configure()
-    return app
+Nothing here imports the worker runtime or the Celery tasks (workers/); the rules are import-linter
+contracts in pyproject.toml. See docs/architecture.md.
+"""

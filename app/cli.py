@@ -20,8 +20,8 @@ def db() -> None:
 @click.option("--revision", default="head", show_default=True)
 def db_upgrade(revision: str) -> None:
     """Bring the database named by DATABASE_URL to the newest schema."""
-    from .config import settings
-    from .migrate import upgrade
+    from app.settings import settings
+    from app.store.migrate import upgrade
 
     upgrade(settings().database_url, revision)
     click.echo(f"database at {revision}")
@@ -39,8 +39,8 @@ def teachers() -> None:
 @click.option("--role", type=click.Choice(["teacher", "admin"]), default="teacher", show_default=True)
 def teachers_create(email: str, name: str, school: str, role: str) -> None:
     """Create a teacher (or add a token to an existing one); prints the token last."""
-    from .auth import create_teacher
-    from .db import session_scope
+    from app.store.accounts import create_teacher
+    from app.store.db import session_scope
 
     with session_scope() as s:
         teacher, token = create_teacher(s, email=email, name=name, school=school, role=role)
@@ -59,7 +59,7 @@ def grader() -> None:
 @click.option("--out", default=None, help="Folder for the head (default: the shipped one).")
 def grader_train_default(data: str, out: str | None) -> None:
     """Rebuild the default grader's head from the shared ASAP data."""
-    from workers.grader import train
+    from workers.ml.training import default_head as train
 
     args = ["--data", data] + (["--out", out] if out else [])
     sys.exit(train.main(args))
@@ -67,12 +67,12 @@ def grader_train_default(data: str, out: str | None) -> None:
 
 @grader.command("train-asap")
 @click.option("--data", default="../shared/data/asap/train.jsonl", show_default=True)
-@click.option("--out", default=None, help="Artifacts folder (default: the shipped workers/grader/artifacts/asap).")
+@click.option("--out", default=None, help="Artifacts folder (default: the shipped workers/ml/grading/artifacts/asap).")
 @click.option("--prompts", default=None, help="Only these prompts, e.g. 1,2.")
 @click.option("--limit", type=int, default=None, help="Only the first N essays per prompt (smoke runs).")
 def grader_train_asap(data: str, out: str | None, prompts: str | None, limit: int | None) -> None:
     """Rebuild the shipped per-prompt ASAP graders from train.jsonl (cross-validated choices; see docs/grading.md)."""
-    from workers.grader import asap_train
+    from workers.ml.training import asap_stack as asap_train
 
     args = ["--data", data] + (["--out", out] if out else []) + (["--prompts", prompts] if prompts else []) \
         + (["--limit", str(limit)] if limit else [])
@@ -93,7 +93,7 @@ def grader_train_asap(data: str, out: str | None, prompts: str | None, limit: in
               help="Add the review flags' stress set built from the same file.")
 @click.option("--stress-per-prompt", type=int, default=40, show_default=True)
 @click.option("--lopo", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Include the default grader's leave-one-prompt-out JSON (python -m workers.grader.train --lopo).")
+              help="Include the default grader's leave-one-prompt-out JSON (python -m workers.ml.training.default_head --lopo).")
 def grader_eval(model: str, data: str, out: str, html_path: str | None, limit: int | None, stress: bool,
                 stress_per_prompt: int, lopo: str | None) -> None:
     """Grade every line with its prompt's rubric: QWK, exact/adjacent agreement, SMD, confusion matrix,
@@ -101,8 +101,8 @@ def grader_eval(model: str, data: str, out: str, html_path: str | None, limit: i
     import json
     from pathlib import Path
 
-    from workers.grader.report import render_html
-    from workers.grader.validity import run_eval
+    from workers.ml.evaluation.report import render_html
+    from workers.ml.evaluation.validity import run_eval
 
     try:
         rep = run_eval(model, data, limit=limit, stress=stress, stress_per_prompt=stress_per_prompt, lopo=lopo)

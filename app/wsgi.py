@@ -1,4 +1,4 @@
 """gunicorn entry point: gunicorn app.wsgi:app"""
-from . import create_app
+from app.web import create_app
 
 app = create_app()

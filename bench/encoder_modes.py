@@ -3,7 +3,7 @@
     python bench/encoder_modes.py [--n 134] [--rounds 2] [--batches 1,4,8,16]
 
 Prints essays/s and the lowest cosine similarity to the fp32 one-at-a-time embeddings for every mode,
-plus what workers/device.py's probe decides on this machine: the numbers behind EDUQ_PRECISION=auto
+plus what workers/ml/device.py's probe decides on this machine: the numbers behind EDUQ_PRECISION=auto
 and the CPU batch size (EDUQ_ENCODER_BATCH).
 """
 from __future__ import annotations
@@ -27,8 +27,8 @@ def main() -> int:
     import torch
 
     from bench.run import DATA
-    from workers.device import bf16_probe, cpu_has_bf16
-    from workers.grader.encoder import Encoder
+    from workers.ml.device import bf16_probe, cpu_has_bf16
+    from workers.ml.encoder import Encoder
 
     rows = [json.loads(line) for line in open(DATA / "dev.jsonl")][::3][:args.n]
     texts = [r["essay"] for r in rows]

@@ -31,17 +31,29 @@ _NAIVE = None
 def default_grader():
     global _GRADER
     if _GRADER is None:
-        from workers.grader.default import DefaultGrader
+        from workers.ml.grading.default import DefaultGrader
 
         _GRADER = DefaultGrader.load()
     return _GRADER
+
+
+_SERVICES: dict = {}
+
+
+def service(grader):
+    """The one grading interface over an already loaded grader (workers/ml/grading/service.py)."""
+    from workers.ml.grading.service import GradingService
+
+    if id(grader) not in _SERVICES:
+        _SERVICES[id(grader)] = GradingService.over(grader.encoder, {"default": grader, "asap-": grader})
+    return _SERVICES[id(grader)]
 
 
 class NaiveLoop:
     def __init__(self, max_length: int = 512):
         from transformers import AutoModel, AutoTokenizer
 
-        from workers.grader.encoder import default_model_dir
+        from workers.ml.encoder import default_model_dir
 
         self.tok = AutoTokenizer.from_pretrained(default_model_dir(), local_files_only=True)
         self.model = AutoModel.from_pretrained(default_model_dir(), local_files_only=True).float().eval()
@@ -61,25 +73,32 @@ class NaiveLoop:
     def grade(self, grader, texts: list[str], rubrics: list[dict]) -> list[dict]:
         prompts = sorted({(r.get("prompt") or "").strip() for r in rubrics} - {""})
         prompt_emb = {p: self.embed_one(p) for p in prompts}
-        out = []
+        from workers.ml.grading.interface import GradeRequest
+        from workers.ml.grading.service import finish
+
+        svc, out = service(grader), []
         for t, r in zip(texts, rubrics):
-            out += grader.score_embedded([t], [r], self.embed_one(t)[None, :], prompt_emb)
+            req = [GradeRequest(t, r, "default")]
+            out += finish(req, grader.score_embedded(req, self.embed_one(t)[None, :], prompt_emb), svc.reviewer)
         return out
 
 
 def naive_asap(naive: NaiveLoop, asap, texts: list[str], prompt_ids: list[str]) -> list[dict]:
     """The shipped per-prompt ASAP graders fed the naive way: one essay per call, fp32 HF forward."""
-    out = []
+    svc, out = service(asap), []
     for t, p in zip(texts, prompt_ids):
-        out += asap.score_embedded([t], [p], naive.embed_one(t, layers=asap.all_layers)[None, :])
+        out += svc.grade_with(f"asap-{p}", [t], [asap.rubric(p)], naive.embed_one(t, layers=asap.all_layers)[None, :])
     return out
 
 
 def batched_asap(asap, texts: list[str], prompt_ids: list[str], batch: int = 64) -> list[dict]:
-    """The worker's path for 'asap-N' jobs: AsapGrader.grade on worker-sized batches (one Encoder.embed each)."""
-    out = []
+    """The worker's path for 'asap-N' jobs: the grading service on worker-sized batches (one Encoder.embed each)."""
+    from workers.ml.grading.interface import GradeRequest
+
+    svc, out = service(asap), []
     for i in range(0, len(texts), batch):
-        out += asap.grade(texts[i:i + batch], prompt_ids[i:i + batch])
+        out += svc.grade([GradeRequest(t, asap.rubric(p), f"asap-{p}")
+                          for t, p in zip(texts[i:i + batch], prompt_ids[i:i + batch])])
     return out
 
 
@@ -91,20 +110,20 @@ def naive_loop(texts: list[str], rubrics: list[dict] | None = None, grader=None)
 
 
 def batched_path(texts, rubrics: list[dict] | None = None, grader=None, batch: int = 64) -> list[dict]:
-    if hasattr(texts, "grade"):  # bench/run.py's form: batched_path(grader, texts, rubrics, batch)
+    if hasattr(texts, "score"):  # bench/run.py's form: batched_path(grader, texts, rubrics, batch)
         grader, texts, rubrics = texts, rubrics, grader
     grader = grader or default_grader()
     texts = list(texts)
     rubrics = rubrics or [DEFAULT_RUBRIC] * len(texts)
-    out = []
+    svc, out = service(grader), []
     for i in range(0, len(texts), batch):
-        out += grader.grade(texts[i:i + batch], rubrics[i:i + batch])
+        out += svc.grade_with("default", texts[i:i + batch], rubrics[i:i + batch])
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
-    from workers.device import choose_device
-    from workers.grader.evaluate import load_rows, per_prompt_qwk, rubric_for
+    from workers.ml.device import choose_device
+    from workers.ml.evaluation.evaluate import load_rows, per_prompt_qwk, rubric_for
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "asap" / "dev.jsonl"))

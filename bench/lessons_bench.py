@@ -51,7 +51,7 @@ def main(argv=None) -> int:
 
     import torch
 
-    from workers.lessons import LessonEngine
+    from workers.ml.lessons import LessonEngine
 
     t = time.perf_counter()
     eng = LessonEngine.load(budget_scale=args.budget_scale, max_plan_attempts=args.plan_attempts)

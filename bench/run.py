@@ -2,11 +2,11 @@
 
 Over the same ASAP dev essays (read from ../shared/data/asap/dev.jsonl at run time):
   naive     the plain Hugging Face loop: one essay at a time, fp32
-  batched   the project's model path (DefaultGrader.grade on worker-sized batches)
+  batched   the project's model path (GradingService.grade on worker-sized batches)
   platform  HTTP -> Postgres -> Redis -> Celery worker -> Postgres -> polling
 and the same two in-process paths with the shipped per-prompt ASAP graders (models 'asap-N'):
-  asap naive    one essay at a time, fp32 HF forward, then AsapGrader.score_embedded
-  asap batched  AsapGrader.grade on worker-sized batches (the worker's path)
+  asap naive    one essay at a time, fp32 HF forward, then the grading service on those embeddings
+  asap batched  GradingService.grade on worker-sized batches (the worker's path)
 It prints essays/s, the ratio to the naive loop, and each path's mean QWK against the human scores,
 then the compute ceiling (bench/ceiling.py): each path's encoder GFLOP/s as a share of this CPU's
 measured fp32 matmul peak, and the most any fp32 path could gain over the naive loop here.
@@ -45,7 +45,7 @@ def rubric_for(p: str, rubrics: dict) -> dict:
 
 
 def mean_qwk(rows: list[dict], scores: list[float], rubrics: dict) -> float:
-    from workers.grader.metrics import qwk
+    from workers.ml.evaluation.stats import qwk
 
     per = []
     for p in sorted(rubrics):
@@ -66,9 +66,9 @@ def main() -> int:
     args = ap.parse_args()
     import torch
 
-    from bench.grading_paths import NaiveLoop, batched_path
-    from workers.device import choose_device, inference_dtype
-    from workers.grader.default import DefaultGrader
+    from bench.grading_paths import NaiveLoop, batched_path, service
+    from workers.ml.device import choose_device, inference_dtype
+    from workers.ml.grading.default import DefaultGrader
 
     rows, rubrics = sample(args.per_prompt)
     texts = [r["essay"] for r in rows]
@@ -78,7 +78,7 @@ def main() -> int:
     print(f"{n} dev essays ({args.per_prompt} per prompt); device {dev}, precision {inference_dtype(dev)}, "
           f"torch threads {torch.get_num_threads()}", flush=True)
     grader = DefaultGrader.load()
-    grader.warmup()
+    service(grader).warmup("default")
     naive = NaiveLoop()
     naive.grade(grader, texts[:2], rbs[:2])  # warm-up
 
@@ -98,11 +98,11 @@ def main() -> int:
     print(f"batched done in {t_batched:.1f}s", flush=True)
     same = sum(1 for a, b in zip(naive_scores, batched_scores) if a == b) / n
 
-    from bench.grading_paths import batched_asap, naive_asap
-    from workers.grader.asap import AsapGrader
+    from bench.grading_paths import batched_asap, naive_asap, service
+    from workers.ml.grading.asap import AsapGrader
 
     asap = AsapGrader.load(encoder=grader.encoder)
-    asap.warmup()
+    service(asap).warmup("asap-1", asap.rubric("1"))
     pids = [str(r["prompt"]) for r in rows]
     naive_asap(naive, asap, texts[:2], pids[:2])  # warm-up
     t0 = time.perf_counter()

@@ -3,8 +3,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import pool, create_engine
 
-from app.config import settings
-from app.models import Base
+from app.settings import settings
+from app.store.tables import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -47,7 +47,7 @@ def wait(base, h, job, timeout=3600):
 
 
 def run(base: str, token: str, asap: Path, prompts: list[int]) -> dict:
-    from workers.training.metrics import qwk
+    from workers.ml.evaluation.finetune_metrics import qwk
 
     h = {"Authorization": f"Bearer {token}"}
     rows = {}
@@ -117,7 +117,7 @@ def main() -> None:
             url = c.create_database(name)
             var = tempfile.mkdtemp(prefix="eduq-report-")
             c.use_env(DATABASE_URL=url, CELERY_BROKER_URL="redis://127.0.0.1:6379/8", EDUQ_VAR_DIR=var)
-            from app.migrate import upgrade
+            from app.store.migrate import upgrade
 
             upgrade(url)
             logs = Path(var)

@@ -166,7 +166,7 @@ def run(n_essays: int, n_jobs: int, n_clients: int, out: Path | None, log_dir: P
                                stderr=subprocess.STDOUT)
         procs.append(api)
         wlog = log_dir / "load-worker.log"
-        worker = subprocess.Popen([str(BIN / "celery"), "-A", "workers.celery_app", "worker", "-Q",
+        worker = subprocess.Popen([str(BIN / "celery"), "-A", "app.lifecycle.broker", "worker", "-Q",
                                    "grading,maintenance", "-c", "1", "-P", "prefork", "-n",
                                    f"load-{uuid.uuid4().hex[:6]}@%h", "--without-gossip", "--without-mingle",
                                    "-l", "INFO"], env=env, cwd=ROOT, start_new_session=True,

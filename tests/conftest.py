@@ -45,8 +45,8 @@ def drop_database(name: str) -> None:
 
 
 def use_env(**env: str) -> None:
-    from app.config import reset_settings
-    from app.db import reset_engine
+    from app.settings import reset_settings
+    from app.store.db import reset_engine
 
     os.environ.update(env)
     reset_settings()
@@ -59,11 +59,11 @@ def pg_url(tmp_path_factory):
     url = create_database(name)
     var = tmp_path_factory.mktemp("var")
     use_env(DATABASE_URL=url, CELERY_BROKER_URL=REDIS_TEST_URL, EDUQ_VAR_DIR=str(var))
-    from app.migrate import upgrade
+    from app.store.migrate import upgrade
 
     upgrade(url)
     yield url
-    from app.db import reset_engine
+    from app.store.db import reset_engine
 
     reset_engine()
     drop_database(name)
@@ -81,7 +81,7 @@ def redis_client():
 
 @pytest.fixture(scope="session")
 def flask_app(pg_url, redis_client):
-    from app import create_app
+    from app.web import create_app
 
     return create_app({"TESTING": True})
 
@@ -92,8 +92,8 @@ def client(flask_app):
 
 
 def make_teacher(email: str | None = None, school: str = "Test School", role: str = "teacher") -> tuple[str, str]:
-    from app.auth import create_teacher
-    from app.db import session_scope
+    from app.store.accounts import create_teacher
+    from app.store.db import session_scope
 
     email = email or f"t-{uuid.uuid4().hex[:8]}@example.org"
     with session_scope() as s:
@@ -195,7 +195,7 @@ def start_api(log_dir: Path, **extra) -> tuple[Proc, str]:
 
 
 def start_worker(log_dir: Path, queues: str = "grading", name: str = "w", **extra) -> Proc:
-    proc = Proc(f"worker-{name}", [str(BIN / "celery"), "-A", "workers.celery_app", "worker", "-Q", queues,
+    proc = Proc(f"worker-{name}", [str(BIN / "celery"), "-A", "app.lifecycle.broker", "worker", "-Q", queues,
                                    "-c", "1", "-P", "prefork", "-n", f"{name}-{uuid.uuid4().hex[:6]}@%h",
                                    "--without-gossip", "--without-mingle", "-l", "INFO"],
                 proc_env(**extra), log_dir).start()

@@ -1,29 +1,62 @@
-"""The teacher page: plain HTML + one vanilla JS file, served at / and /app, no build step, no CDN.
-
-It calls the public JSON API from the same origin with the bearer token kept in sessionStorage.
-"""
+"""The Flask app factory: builds the app and calls each part's init_app."""
 from __future__ import annotations
 
-from flask import Blueprint, Flask, make_response, render_template
 
-bp = Blueprint("web", __name__, template_folder="templates", static_folder="static",
-               static_url_path="/app/static")
+from flask import Flask
+from flask_smorest import Api
 
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-       "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
-
-
-@bp.get("/")
-@bp.get("/app")
-@bp.get("/app/")
-def index():
-    resp = make_response(render_template("teacher.html"))
-    resp.headers["Content-Security-Policy"] = CSP
-    resp.headers["X-Content-Type-Options"] = "nosniff"
-    resp.headers["Referrer-Policy"] = "no-referrer"
-    resp.headers["Cache-Control"] = "no-cache"
-    return resp
+from app.settings import settings
+from app.web.schemas import ErrorSchema
 
 
-def init_app(app: Flask) -> None:
-    app.register_blueprint(bp)
+class EduqApi(Api):
+    ERROR_SCHEMA = ErrorSchema
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    cfg = settings()
+    app = Flask(__name__)
+    app.config.update(
+        MAX_CONTENT_LENGTH=cfg.max_body_bytes,
+        MAX_FORM_MEMORY_SIZE=cfg.max_body_bytes,
+        JSON_SORT_KEYS=False,
+        API_TITLE="EduQueue API",
+        API_VERSION="1.0.0",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="api/v1/openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="api/docs",
+        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        API_SPEC_OPTIONS={
+            "info": {"description": "Grade essays, write lesson plans and fine-tune graders, as jobs. "
+                                    "See shared/api-v1.md for the contract."},
+            "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
+        },
+    )
+    if test_config:
+        app.config.update(test_config)
+    app.json.sort_keys = False
+
+    from app.web import errors, limits, http_metrics as metrics, page as web
+    from app.web.api import grading, jobs, lessons, overrides, privacy, service
+
+    metrics.init_app(app)
+    api = EduqApi(app)
+    errors.init_app(app)  # after Api(): our error format replaces flask-smorest's
+    limits.init_limits(app)  # per-token rate limits: 429 in the error format, with Retry-After
+    limits.init_cors(app)  # EDUQ_CORS_ORIGINS; none by default
+    grading.init_app(api)
+    lessons.init_app(api)
+    jobs.init_app(api)
+    from app.web.api import finetune, models_api
+
+    finetune.init_app(api)
+    models_api.init_app(api)
+    overrides.init_app(api)
+    privacy.init_app(api)
+    service.init_app(app)
+    web.init_app(app)  # the teacher page at / and /app
+    from app.logs import configure
+
+    configure()
+    return app

@@ -93,7 +93,7 @@ def chaos_env(pg_url, redis_client):
 
 def start_beat(log_dir: Path, **extra) -> Proc:
     sched = log_dir / f"beat-{uuid.uuid4().hex[:6]}"
-    proc = Proc("beat", [str(BIN / "celery"), "-A", "workers.celery_app", "beat", "-s", str(sched), "-l", "INFO"],
+    proc = Proc("beat", [str(BIN / "celery"), "-A", "app.lifecycle.broker", "beat", "-s", str(sched), "-l", "INFO"],
                 proc_env(**extra), log_dir).start()
     proc.wait_for("beat: Starting", timeout=60)
     return proc
@@ -180,8 +180,8 @@ def wait_all_finished(base_of, headers: dict, job_ids: list[str], timeout: float
 
 def assert_consistent(job_ids: list[str], expect_failed: int = 0) -> dict:
     """The invariants, read from Postgres: nothing lost, nothing duplicated, statuses consistent."""
-    from app.db import session_scope
-    from app.models import Essay, GradingResult, Job
+    from app.store.db import session_scope
+    from app.store.tables import Essay, GradingResult, Job
 
     assert job_ids
     with session_scope() as s:

@@ -71,8 +71,8 @@ def test_api_sigkilled_during_submissions(stack_factory, auth):
     key0, jid0 = next(iter(accepted.items()))
     all_keys = {**accepted, **retried}
 
-    from app.db import session_scope
-    from app.models import Job
+    from app.store.db import session_scope
+    from app.store.tables import Job
 
     with session_scope() as s:
         rows = dict(s.execute(select(Job.idempotency_key, func.count()).where(Job.idempotency_key.in_(list(all_keys)))

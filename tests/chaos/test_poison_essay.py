@@ -1,4 +1,4 @@
-"""A poison essay that makes the model raise (injected by workers/faults.py): it is retried alone,
+"""A poison essay that makes the model raise (injected by workers/runtime/faults.py): it is retried alone,
 fails with a reason after EDUQ_GRADING_MAX_ATTEMPTS, and the other essays of its batch are graded."""
 from __future__ import annotations
 
@@ -31,8 +31,8 @@ def test_poison_essay_fails_alone_after_bounded_attempts(stack_factory, auth):
     assert "PoisonEssay" in bad["error"] and "after 3 attempt" in bad["error"], bad
     assert all(x["status"] == "graded" and x["score"] is not None for i, x in enumerate(res) if i != 5)
 
-    from app.db import session_scope
-    from app.models import Essay
+    from app.store.db import session_scope
+    from app.store.tables import Essay
 
     with session_scope() as s:
         attempts = s.scalar(select(Essay.attempts).where(Essay.job_id == job["id"], Essay.position == 5))

@@ -94,8 +94,8 @@ def test_postgres_down_20s_during_burst(stack_factory, auth):
     assert all(v["status"] == "succeeded" for v in views.values())
     assert_consistent(list(keys.values()))
     # exactly one job per Idempotency-Key
-    from app.db import session_scope
-    from app.models import Job
+    from app.store.db import session_scope
+    from app.store.tables import Job
 
     with session_scope() as s:
         rows = s.execute(select(Job.idempotency_key, func.count()).where(Job.idempotency_key.in_(list(keys)))

@@ -68,12 +68,12 @@ def _redeliver_if_redis_did_not(base: str, auth: dict, job_id: str, workers, wai
 
 def test_training_outliving_visibility_timeout_runs_once(stack_factory, auth, log_dir):
     try:
-        from app.models import Job
+        from app.store.tables import Job
         assert all(hasattr(Job, f) for f in ("lease_owner", "lease_until", "heartbeat_at"))
-        import workers.training.runner
+        import workers.runtime.training
     except (ImportError, AssertionError) as e:  # pragma: no cover - guards the contract
         pytest.fail(f"fine-tune jobs need a lease (Job.lease_owner/lease_until/heartbeat_at, "
-                    f"workers/training/runner.py): {e}")
+                    f"workers/runtime/training.py): {e}")
     assert ASAP_DEV.exists(), f"the shared ASAP data is missing at {ASAP_DEV}"
     st = stack_factory(beat=False)
     env = {**st.env, "EDUQ_VISIBILITY_TIMEOUT_S": "2", "EDUQ_TRAIN_LEASE_S": "20", "EDUQ_TRAIN_HEARTBEAT_S": "1"}
@@ -95,8 +95,8 @@ def test_training_outliving_visibility_timeout_runs_once(stack_factory, auth, lo
     skipped = re.findall(rf"training job {job_id} not run here: (\w+)", logs)
     assert view["status"] == "succeeded", view
 
-    from app.db import session_scope
-    from app.models import GraderModel, Job
+    from app.store.db import session_scope
+    from app.store.tables import GraderModel, Job
 
     with session_scope() as s:
         job = s.get(Job, job_id)

@@ -16,7 +16,7 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from tests.conftest import RUBRIC, make_teacher, start_worker
+from tests.conftest import make_teacher, start_worker
 
 pytestmark = pytest.mark.e2e
 DEMO = json.loads((Path(__file__).resolve().parents[2] / "app" / "demo" / "class_8b.json").read_text())
@@ -144,8 +144,8 @@ def _children(pid: int) -> list[int]:
 
 
 def _result_counts(job_id: str) -> tuple[int, int, int]:
-    from app.db import session_scope
-    from app.models import Essay, GradingResult
+    from app.store.db import session_scope
+    from app.store.tables import Essay, GradingResult
 
     with session_scope() as s:
         n_results = s.scalar(select(func.count()).select_from(GradingResult).where(GradingResult.job_id == job_id))
@@ -199,10 +199,10 @@ def test_worker_killed_mid_job_loses_nothing_and_writes_nothing_twice(live_api, 
 def test_shipped_asap_grader_job_end_to_end(live_api, grading_worker, auth):
     """model 'asap-N': the shipped per-prompt grader brings its own rubric (the prompt's range and traits);
     a batch mixing it with default-model jobs is split between the two graders."""
-    from app.services.models_registry import builtin_rubric
+    from app.store.grader_models import builtin_rubric
 
     own = builtin_rubric("asap-1")
-    assert own and own["traits"], "the shipped ASAP graders must be in workers/grader/artifacts/asap"
+    assert own and own["traits"], "the shipped ASAP graders must be in workers/ml/grading/artifacts/asap"
     bad = requests.post(live_api + "/api/v1/grading-jobs", json={"model": "asap-9", "essays": DEMO["essays"][:1]},
                         headers=auth, timeout=30)
     assert bad.status_code == 422 and "asap-9" in bad.json()["error"]["message"]

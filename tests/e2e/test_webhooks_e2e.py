@@ -68,8 +68,8 @@ def test_callback_signed_retried_and_recorded(live_api, grading_worker, ops_work
     payload = json.loads(raw)
     assert payload["job"]["id"] == job["id"] and payload["job"]["status"] == "succeeded"
     assert headers["X-EduQueue-Delivery"] == "2"
-    from app.db import session_scope
-    from app.models import WebhookDelivery
+    from app.store.db import session_scope
+    from app.store.tables import WebhookDelivery
 
     time.sleep(1)
     with session_scope() as s:

@@ -41,8 +41,8 @@ def test_submit_json_returns_202_and_queued_job(client, teacher, redis_client):
     assert job["created_at"].endswith("Z")
     # the id was published after the rows were committed (a failed publish leaves published_at NULL
     # for the sweeper; a worker of another test may already have taken the message off the queue)
-    from app.db import session_scope
-    from app.models import Job
+    from app.store.db import session_scope
+    from app.store.tables import Job
 
     with session_scope() as s:
         row = s.get(Job, job["id"])
@@ -170,7 +170,7 @@ def test_422_names_each_bad_field(client, teacher, body, field):
 
 
 def test_essay_over_the_character_limit_is_422_not_cut(client, teacher, flask_app):
-    from app.config import settings
+    from app.settings import settings
 
     limit = settings().max_essay_chars
     err = assert_error(submit(client, teacher["headers"], {"rubric": RUBRIC, "essays": [{"id": "a", "text": "w " * limit}]}), 422)

@@ -1,4 +1,4 @@
-"""The shipped per-prompt ASAP graders (workers/grader/asap.py) with the real encoder and artifacts (no mocks).
+"""The shipped per-prompt ASAP graders (workers/ml/grading/asap.py) with the real encoder and artifacts (no mocks).
 
 Reads ../shared/data/asap at run time (the agreement and smoke-training checks); no essay is stored here."""
 from __future__ import annotations
@@ -10,8 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from workers.grader import asap as A
-from workers.grader.evaluate import qwk
+from tests.graders import grade_asap, service_for
+from workers.ml.evaluation import stats
+from workers.ml.grading.interface import RESULT_KEYS
+from workers.ml.grading import asap as A
+from workers.ml.evaluation.evaluate import qwk
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "asap"
 ESSAY = ("Computers help people in many ways. First, they let students find information quickly for school "
@@ -24,7 +27,7 @@ needs_data = pytest.mark.skipif(not (DATA / "train.jsonl").exists(), reason="nee
 @pytest.fixture(scope="module")
 def grader():
     g = A.AsapGrader.load()
-    g.warmup()
+    service_for(g).warmup("asap-1", g.rubric("1"))
     return g
 
 
@@ -41,12 +44,12 @@ def test_shipped_artifacts_are_listed_with_checksums_and_small():
 def test_rubrics_and_results_for_every_prompt(grader):
     assert grader.prompts() == [str(p) for p in range(1, 9)]
     pids = grader.prompts()
-    out = grader.grade([ESSAY] * len(pids), pids)
+    out = grade_asap(grader, [ESSAY] * len(pids), pids)
     assert len(out) == len(pids)
     for p, res in zip(pids, out):
         rb = grader.rubric(p)
         assert rb["name"] == f"ASAP prompt {p}" and rb["scale"]["step"] == 1 and rb["traits"]
-        assert set(res) == set(A.RESULT_KEYS)
+        assert set(res) == set(RESULT_KEYS)
         sc = rb["scale"]
         assert res["score"] == int(res["score"]) and sc["min"] <= res["score"] <= sc["max"]
         assert set(res["traits"]) == {t["name"] for t in rb["traits"]}
@@ -58,11 +61,11 @@ def test_rubrics_and_results_for_every_prompt(grader):
         assert res["feedback"] and all(set(f) == {"trait", "comment"} for f in res["feedback"])
         assert res["model_version"].startswith("asap-stack-v3+") and len(res["model_version"]) > 20
     with pytest.raises(KeyError):
-        grader.grade([ESSAY], ["9"])
+        grade_asap(grader, [ESSAY], ["9"])
 
 
 def test_empty_essay_gets_the_minimum_zero_confidence_and_review(grader):
-    res = grader.grade(["", ESSAY], ["8", "8"])
+    res = grade_asap(grader, ["", ESSAY], ["8", "8"])
     assert res[0]["score"] == grader.rubric("8")["scale"]["min"] and res[0]["confidence"] == 0.0
     assert res[0]["needs_review"]
 
@@ -80,11 +83,11 @@ def test_thresholds_and_tolerance():
     t = np.array([0.5, 1.7, 2.2])
     assert A.apply_thresholds(np.array([-3.0, 0.6, 1.69, 1.71, 9.0]), t, 0, 3).tolist() == [0, 1, 1, 2, 3]
     assert A.apply_thresholds(np.array([-3.0, 1.4, 9.0]), None, 0, 3).tolist() == [0, 1, 3]
-    assert A.ece([0.9, 0.9, 0.1, 0.1], [1, 1, 0, 0]) == pytest.approx(0.1)
+    assert stats.ece([0.9, 0.9, 0.1, 0.1], [1, 1, 0, 0]) == pytest.approx(0.1)
 
 
 def test_stretch_gives_predictions_the_human_spread():
-    from workers.grader.asap_train import fit_stretch
+    from workers.ml.training.asap_stack import fit_stretch
 
     rng = np.random.default_rng(0)
     y = rng.integers(0, 4, 500).astype(float)
@@ -117,14 +120,14 @@ def test_holistic_score_is_the_mean_of_the_bag(grader):
 @needs_data
 def test_agreement_with_humans_on_dev_essays(grader):
     """First 150 dev essays of prompts 4 and 6 (short essays: quick to embed; cached after the first run)."""
-    from workers.grader.cache import cached_embed
+    from workers.ml.embedding_cache import cached_embed
 
     rows = [json.loads(line) for line in open(DATA / "dev.jsonl") if line.strip()]
     for p in ("4", "6"):
         sel = [r for r in rows if str(r["prompt"]) == p][:150]
         texts = [r["essay"] for r in sel]
         emb = cached_embed(grader.embedder, texts, "dev", verbose=False)
-        res = grader.score_embedded(texts, [p] * len(sel), emb)
+        res = grade_asap(grader, texts, [p] * len(sel), emb)
         lo, hi = grader.meta["ranges"][p]
         k = qwk([r["score"] for r in sel], [x["score"] for x in res], lo, hi)
         assert k > 0.6, f"prompt {p}: QWK {k:.3f}"
@@ -136,7 +139,7 @@ def test_agreement_with_humans_on_dev_essays(grader):
 def test_smoke_training_writes_loadable_artifacts_and_tampering_is_refused(grader, tmp_path):
     from threadpoolctl import threadpool_limits
 
-    from workers.grader.asap_train import train
+    from workers.ml.training.asap_stack import train
 
     out = tmp_path / "asap"
     with threadpool_limits(limits=1, user_api="openmp"):
@@ -144,7 +147,7 @@ def test_smoke_training_writes_loadable_artifacts_and_tampering_is_refused(grade
                      encoder=grader.encoder, log=lambda *_: None)
     assert meta["prompts"] == ["1"] and (out / "manifest.json").exists()
     g = A.AsapGrader.load(encoder=grader.encoder, artifacts_dir=out)
-    res = g.grade([ESSAY], ["1"])[0]
+    res = grade_asap(g, [ESSAY], ["1"])[0]
     assert 2 <= res["score"] <= 12 and res["score"] == int(res["score"])
     # any changed byte of a model file: refused before unpickling
     bad = tmp_path / "bad"

@@ -1,4 +1,4 @@
-"""The worker's broker connection against a real Redis: the guard of workers/celery_app.py that keeps a
+"""The worker's broker connection against a real Redis: the guard of app/lifecycle/broker.py that keeps a
 lost connection's close from killing the worker (kombu 5.7: AttributeError while giving back messages)."""
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import redis
 from kombu import Connection
 
-from workers import celery_app  # noqa: F401  (installs the guard, as every worker process does)
+from app.lifecycle import broker as celery_app  # noqa: F401  (installs the guard, as every worker process does)
 
 
 def test_a_channel_whose_connection_is_gone_raises_a_connection_error_not_attribute_error(redis_client):

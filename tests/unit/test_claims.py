@@ -5,12 +5,12 @@ import threading
 import time
 
 import pytest
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import func, select, update
 
-from app.db import session_scope
-from app.models import Essay, GradingResult, Job, Teacher
+from app.store.db import session_scope
+from app.store.tables import Essay, GradingResult, Job, Teacher
 from tests.conftest import make_teacher
-from workers import claims
+from app.lifecycle import claims
 
 RUBRIC = {"name": "r", "scale": {"min": 1, "max": 6, "step": 1}, "traits": []}
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from workers.celery_app import QUEUES
+from app.lifecycle.broker import QUEUES
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -253,7 +253,7 @@ def _expand_procfile(cmd: list[str]) -> list[str]:
 
 
 def test_compose_worker_commands_serve_the_procfile_queues_and_send_events(compose):
-    from workers.celery_app import celery_app
+    from app.lifecycle.broker import celery_app
 
     proc = _procfile()
     events_in_config = bool(celery_app.conf.worker_send_task_events)
@@ -262,7 +262,7 @@ def test_compose_worker_commands_serve_the_procfile_queues_and_send_events(compo
             continue
         want_q = _opt(shlex.split(line), "-Q")
         got = _expand_procfile(_command(compose["services"][name]))
-        assert got[:4] == ["celery", "-A", "workers.celery_app", "worker"], name
+        assert got[:4] == ["celery", "-A", "app.lifecycle.broker", "worker"], name
         assert _opt(got, "-Q") == want_q, f"{name} serves {_opt(got, '-Q')}, Procfile says {want_q}"
         assert set(want_q.split(",")) <= set(QUEUES)
         assert "-E" in got or events_in_config, f"{name}: Flower sees no task events"
@@ -403,7 +403,7 @@ def test_k8s_one_worker_deployment_per_queue_group(k8s):
     served = set()
     for name, queues in WORKERS.items():
         args = _args(_container(deps[name]))
-        assert args[:4] == ["celery", "-A", "workers.celery_app", "worker"], name
+        assert args[:4] == ["celery", "-A", "app.lifecycle.broker", "worker"], name
         assert _opt(args, "-Q") == queues, name
         assert "-E" in args, f"{name}: Flower needs task events"
         served |= set(queues.split(","))
@@ -486,7 +486,7 @@ def test_keda_scaled_objects_target_real_deployments_and_queues(k8s):
         for trig in spec["triggers"]:
             assert trig["type"] == "redis", name
             md = trig["metadata"]
-            assert md["listName"] in QUEUES, f"{name}: {md['listName']} is not a queue in workers.celery_app"
+            assert md["listName"] in QUEUES, f"{name}: {md['listName']} is not a queue in app.lifecycle.broker"
             assert md["listName"] in served, f"{name}: {target} does not consume {md['listName']}"
             assert md.get("addressFromEnv") in env_names, f"{name}: address env not set on {target}"
             assert int(md["listLength"]) >= 1
@@ -551,6 +551,7 @@ def test_grafana_dashboard_has_the_panels():
     for p in panels:
         assert p["targets"] and p["datasource"]
     # every metric the dashboard reads is one the code defines
-    source = "".join(p.read_text() for p in [ROOT / "app" / "metrics.py", ROOT / "workers" / "metrics.py"])
+    source = "".join(p.read_text() for p in [ROOT / "app" / "web" / "http_metrics.py", ROOT / "app" / "lifecycle" / "job_metrics.py",
+                                             ROOT / "workers" / "runtime" / "worker_metrics.py"])
     for metric in set(re.findall(r"\b(eduq_[a-z_]+?)(?:_bucket|_sum|_count)?\b", joined)):
-        assert f'"{metric}"' in source, f"{metric} is not defined in app/metrics.py or workers/metrics.py"
+        assert f'"{metric}"' in source, f"{metric} is not defined in app/web/http_metrics.py or workers/runtime/worker_metrics.py"

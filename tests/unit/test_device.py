@@ -1,7 +1,7 @@
-"""workers/device.py: the CPU precision is chosen by measurement, and the environment overrides it."""
+"""workers/ml/device.py: the CPU precision is chosen by measurement, and the environment overrides it."""
 import torch
 
-from workers import device
+from workers.ml import device
 
 
 def test_bf16_probe_times_both_precisions_and_decides_by_the_margin():

@@ -34,7 +34,7 @@ def fake_examples(n: int, seed: int = 0) -> list[dict]:
 # ------------------------------------------------------------------------- scales and metrics
 
 def test_scale_half_points_and_wide_ranges():
-    from workers.training.scale import Scale
+    from workers.ml.scales import Scale
 
     s = Scale(1, 5, 0.5)
     assert s.n == 9 and s.contains(3.5) and not s.contains(3.25) and not s.contains(5.5)
@@ -46,8 +46,8 @@ def test_scale_half_points_and_wide_ranges():
 def test_metrics_match_definitions():
     from sklearn.metrics import cohen_kappa_score
 
-    from workers.training.metrics import agreement, qwk, smd
-    from workers.training.scale import Scale
+    from workers.ml.evaluation.finetune_metrics import agreement, qwk, smd
+    from workers.ml.scales import Scale
 
     rng = np.random.default_rng(0)
     a = rng.integers(0, 7, 300)
@@ -64,7 +64,7 @@ def test_metrics_match_definitions():
 
 
 def test_split_is_stratified_and_reproducible():
-    from workers.training.pipeline import split
+    from workers.ml.training.finetune import split
 
     idx = np.array([0] * 50 + [1] * 30 + [2] * 20)
     t1, v1 = split(idx, 0.2, 7)
@@ -76,8 +76,8 @@ def test_split_is_stratified_and_reproducible():
 # ------------------------------------------------------------------------- API validation
 
 def _count_jobs(kind="fine_tune"):
-    from app.db import session_scope
-    from app.models import Job
+    from app.store.db import session_scope
+    from app.store.tables import Job
 
     with session_scope() as s:
         return s.scalar(select(func.count()).select_from(Job).where(Job.kind == kind))
@@ -101,7 +101,7 @@ def _post_csv(client, teacher, data: bytes, **form):
 @pytest.fixture()
 def no_publish(monkeypatch):
     sent = []
-    monkeypatch.setattr("app.services.jobs.publish", lambda job_id, kind: sent.append((job_id, kind)) or True)
+    monkeypatch.setattr("app.lifecycle.jobs.publish", lambda job_id, kind: sent.append((job_id, kind)) or True)
     return sent
 
 
@@ -136,7 +136,7 @@ def test_json_and_csv_submissions_are_queued_on_training(client, teacher, no_pub
     job = r.json["job"]
     assert job["kind"] == "fine_tune" and job["status"] == "queued" and job["stage"] == "queued"
     assert no_publish[-1] == (job["id"], "fine_tune")
-    from workers.celery_app import TASK_ROUTES
+    from app.lifecycle.broker import TASK_ROUTES
 
     assert TASK_ROUTES["eduq.train"]["queue"] == "training"
     rows = [(e["text"], e["score"], e["traits"]["ideas"], e["demographics"]["gender"]) for e in ex]
@@ -153,10 +153,10 @@ def test_json_and_csv_submissions_are_queued_on_training(client, teacher, no_pub
 # ------------------------------------------------------------------------- lease
 
 def _queued_job(teacher_id: str, n: int = 30, method: str = "head", hp: dict | None = None) -> str:
-    from app.auth import Principal
-    from app.db import session_scope
-    from app.models import Teacher, TrainingExample
-    from app.services import jobs as jobsvc
+    from app.store.accounts import Principal
+    from app.store.db import session_scope
+    from app.store.tables import Teacher, TrainingExample
+    from app.lifecycle import jobs as jobsvc
 
     with session_scope() as s:
         t = s.get(Teacher, teacher_id)
@@ -167,7 +167,7 @@ def _queued_job(teacher_id: str, n: int = 30, method: str = "head", hp: dict | N
         s.add_all(TrainingExample(job_id=job.id, position=i, text=e["text"], score=e["score"], traits=e["traits"],
                                   demographics=e["demographics"]) for i, e in enumerate(ex))
 
-    import app.services.jobs as J
+    import app.lifecycle.jobs as J
 
     orig = J.publish
     J.publish = lambda *a: True
@@ -182,9 +182,9 @@ def _queued_job(teacher_id: str, n: int = 30, method: str = "head", hp: dict | N
 
 
 def test_lease_is_taken_once_and_an_expired_one_fails_the_job(pg_url):
-    from app.db import session_scope
-    from app.models import Job, utcnow
-    from workers.training.runner import acquire, reap_training_leases
+    from app.store.db import session_scope
+    from app.store.tables import Job, utcnow
+    from app.lifecycle.training import acquire, reap_training_leases
 
     tid, _ = make_teacher()
     job_id = _queued_job(tid)
@@ -202,13 +202,13 @@ def test_lease_is_taken_once_and_an_expired_one_fails_the_job(pg_url):
 
 def test_training_job_end_to_end_in_process_and_cancel(pg_url, monkeypatch, tmp_path):
     """The task body without a broker: trains `head` on fake essays, stores a version with a checksum."""
-    from app.db import session_scope
-    from app.models import GraderModel, Job
-    from app.services.model_store import dir_checksum
-    from workers.training import runner
+    from app.store.db import session_scope
+    from app.store.tables import GraderModel, Job
+    from app.store.model_store import dir_checksum
+    from workers.runtime import training as runner
 
     monkeypatch.setenv("EDUQ_MODEL_STORE", str(tmp_path / "store"))
-    monkeypatch.setattr("workers.claims.after_finish", lambda f: None)
+    monkeypatch.setattr("app.lifecycle.claims.after_finish", lambda f: None)
     tid, _ = make_teacher()
     job_id = _queued_job(tid, 40, hp={"epochs": 4})
     out = runner.run_training(job_id)
@@ -251,9 +251,9 @@ def test_training_job_end_to_end_in_process_and_cancel(pg_url, monkeypatch, tmp_
 # ------------------------------------------------------------------------- registry
 
 def _model(teacher_id: str, qwk: float, smd: float = 0.0, status: str = "candidate"):
-    from app.db import session_scope
-    from app.models import GraderModel, Teacher
-    from app.services.models_registry import rubric_key
+    from app.store.db import session_scope
+    from app.store.tables import GraderModel, Teacher
+    from app.store.grader_models import rubric_key
 
     with session_scope() as s:
         t = s.get(Teacher, teacher_id)
@@ -295,7 +295,7 @@ def test_registry_gate_tenancy_and_activation(client, teacher, other_teacher):
 
 
 def test_lru_cache_is_bounded(monkeypatch):
-    from workers.training.cache import GraderCache
+    from workers.runtime.finetuned_cache import GraderCache
 
     loads = []
     monkeypatch.setattr(GraderCache, "_load", lambda self, mid: loads.append(mid) or object())
@@ -308,8 +308,8 @@ def test_lru_cache_is_bounded(monkeypatch):
 # ------------------------------------------------------------------------- methods and DDP
 
 def _prep(method, n=24):
-    from workers.training.pipeline import prepare
-    from workers.training.trainer import TrainConfig
+    from workers.ml.training.finetune import prepare
+    from workers.ml.training.trainer import TrainConfig
 
     cfg = TrainConfig.make(method, {"epochs": 1, "max_steps": 2, "batch_size": 4, "max_length": 64}, seed=1)
     prep, info = prepare(fake_examples(n), RUBRIC, cfg, 0.25)
@@ -318,7 +318,10 @@ def _prep(method, n=24):
 
 @pytest.mark.parametrize("method", ["lora", "full"])
 def test_lora_and_full_take_tiny_steps_and_reload(method, tmp_path):
-    from workers.training.pipeline import FineTunedGrader, evaluate, fit, save
+    from workers.ml.grading.finetuned import FineTunedGrader
+    from workers.ml.grading.review import Reviewer
+    from workers.ml.grading.service import GradingService
+    from workers.ml.training.finetune import evaluate, fit, save
 
     prep, info, cfg = _prep(method)
     model, hist = fit(prep, cfg, device=__import__("torch").device("cpu"))
@@ -326,7 +329,8 @@ def test_lora_and_full_take_tiny_steps_and_reload(method, tmp_path):
     m = evaluate(model, prep, cfg, RUBRIC, fake_examples(24))
     out = save(model, cfg, info, RUBRIC, tmp_path / method, {"model_id": "mdl_x"})
     g = FineTunedGrader("mdl_x", out)
-    res = g.grade(["A short essay about a river and a garden."] * 2)
+    texts = ["A short essay about a river and a garden."] * 2
+    res = GradingService.over(None, {"mdl_x": g}, reviewer=Reviewer.load()).grade_with("mdl_x", texts, [g.rubric] * 2)
     assert res[0] == res[1] and res[0]["score"] in [x / 2 for x in range(13)] and res[0]["model_version"] == "mdl_x"
     assert 0 <= m["qwk"] <= 1 or m["qwk"] < 0
 
@@ -334,9 +338,9 @@ def test_lora_and_full_take_tiny_steps_and_reload(method, tmp_path):
 def test_ddp_two_cpu_processes_gloo(tmp_path):
     import torch
 
-    from workers.training.ddp import run_ddp
-    from workers.training.trainer import Prepared, TrainConfig
-    from workers.training.scale import Scale
+    from workers.ml.training.ddp import run_ddp
+    from workers.ml.training.trainer import Prepared, TrainConfig
+    from workers.ml.scales import Scale
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(60, 8)).astype(np.float32)

@@ -19,7 +19,7 @@ EXAMPLES = int(os.environ.get("EDUQ_FUZZ_EXAMPLES", "12"))
 
 @pytest.fixture(scope="module")
 def fuzz_app(pg_url, redis_client):
-    from app import create_app
+    from app.web import create_app
 
     # rate limits off: hundreds of generated submissions are not abuse here
     return create_app({"TESTING": True, "EDUQ_RATE_LIMIT": "", "EDUQ_SUBMIT_RATE_LIMIT": ""})

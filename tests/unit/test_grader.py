@@ -4,9 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from workers.grader.default import RESULT_KEYS, DefaultGrader, confidence, map_to_scale
-from workers.grader.evaluate import qwk
-from workers.grader.metrics import agreement
+from tests.graders import grade, service_for
+from workers.ml.grading.default import DefaultGrader, confidence, map_to_scale
+from workers.ml.grading.interface import RESULT_KEYS
+from workers.ml.evaluation.evaluate import qwk
+from workers.ml.evaluation.stats import agreement
 
 GOOD = ("Many people think that school uniforms limit how students express themselves, but I believe uniforms "
         "help schools more than they hurt. First, uniforms save families money because parents do not have to buy "
@@ -23,7 +25,7 @@ RUBRIC = {"name": "Argument", "prompt": "Write a letter to your principal arguin
 @pytest.fixture(scope="module")
 def grader():
     g = DefaultGrader.load()
-    g.warmup()
+    service_for(g).warmup("default")
     return g
 
 
@@ -51,7 +53,7 @@ def test_confidence_is_a_probability_and_falls_with_uncertainty():
 def test_grade_returns_one_complete_result_per_text_on_each_scale(grader):
     half = {**RUBRIC, "scale": {"min": 1, "max": 5, "step": 0.5}, "traits": []}
     wide = {**RUBRIC, "scale": {"min": 0, "max": 60, "step": 1}, "traits": []}
-    out = grader.grade([GOOD, GOOD, GOOD], [RUBRIC, half, wide])
+    out = grade(grader, [GOOD, GOOD, GOOD], [RUBRIC, half, wide])
     assert len(out) == 3
     for res, rb in zip(out, [RUBRIC, half, wide]):
         assert set(res) == set(RESULT_KEYS)
@@ -69,7 +71,7 @@ def test_grade_returns_one_complete_result_per_text_on_each_scale(grader):
 def test_review_flags(grader):
     texts = ["", "   ", "Uniforms are good.", "xq zzkv bbrt plmn qwrtp " * 20, GOOD,
              (GOOD.split("\n\n")[0] + "\n\n") * 3, "money " * 80]
-    out = grader.grade(texts, [RUBRIC] * len(texts))
+    out = grade(grader, texts, [RUBRIC] * len(texts))
     assert out[0]["needs_review"] and out[0]["review_reasons"][0].startswith("empty")
     assert out[1]["review_reasons"][0].startswith("empty")
     assert any(r.startswith("too short") for r in out[2]["review_reasons"])
@@ -94,7 +96,7 @@ def test_trait_names_map_to_trained_traits(grader):
     assert col("creativity") is None and col("") is None  # -> holistic
     rb = {"name": "t", "scale": {"min": 0, "max": 3, "step": 0.5},
           "traits": [{"name": "Grammar", "scale": {"min": 1, "max": 4, "step": 1}}, {"name": "creativity"}]}
-    res = grader.grade([GOOD], [rb])[0]
+    res = grade(grader, [GOOD], [rb])[0]
     assert set(res["traits"]) == {"Grammar", "creativity"}
     assert res["traits"]["Grammar"] in {1, 2, 3, 4}
     assert res["traits"]["creativity"] in {0, 0.5, 1, 1.5, 2, 2.5, 3}
@@ -104,14 +106,14 @@ def test_off_topic_is_flagged(grader):
             "winning races and then you paint the cars any colour you like. Last weekend I beat the hardest track "
             "with my cousin and we played until midnight. The graphics are amazing and the music is loud. I want "
             "the next version to have more tracks in the mountains and a better multiplayer mode with friends.")
-    out = grader.grade([game, GOOD], [RUBRIC, RUBRIC])
+    out = grade(grader, [game, GOOD], [RUBRIC, RUBRIC])
     assert any(r.startswith("off-topic") for r in out[0]["review_reasons"])
     assert not any(r.startswith("off-topic") for r in out[1]["review_reasons"])
 
 
 def test_feedback_is_grounded_in_counts(grader):
     one_block = " ".join(["Uniforms help because they save money and time every morning for busy families."] * 15)
-    out = grader.grade([one_block], [RUBRIC])[0]
+    out = grade(grader, [one_block], [RUBRIC])[0]
     comments = " ".join(f["comment"] for f in out["feedback"])
     assert "single paragraph" in comments and str(len(one_block.split())) in comments
     assert {f["trait"] for f in out["feedback"]} >= {"organization"}
@@ -157,12 +159,12 @@ def test_low_confidence_flags_the_essays_whose_error_sd_passes_the_heads_cut(gra
     import json
     from pathlib import Path
 
-    from workers.grader.train import low_confidence_sd
+    from workers.ml.training.default_head import low_confidence_sd
 
     klass = json.loads((Path(__file__).resolve().parents[2] / "app" / "demo" / "class_8b.json").read_text())
     texts = [e["text"] for e in klass["essays"]]
     rubric = {"name": "r", "scale": {"min": 1, "max": 6, "step": 1}}
-    out = grader.grade(texts, [rubric] * len(texts))
+    out = grade(grader, texts, [rubric] * len(texts))
     flagged = np.array([any(r.startswith("low confidence") for r in o["review_reasons"]) for o in out])
     emb = grader.encoder.embed(texts)
     X = grader.inputs(texts, emb)
@@ -179,7 +181,7 @@ def test_low_confidence_flags_the_essays_whose_error_sd_passes_the_heads_cut(gra
 
 def test_longer_better_essays_score_higher(grader):
     weak = "uniforms r bad. i dont like them. they are ugly"
-    out = grader.grade([weak, GOOD], [RUBRIC, RUBRIC])
+    out = grade(grader, [weak, GOOD], [RUBRIC, RUBRIC])
     assert out[1]["score"] > out[0]["score"]
 
 
@@ -231,8 +233,8 @@ def test_score_does_not_depend_on_the_other_essays_in_the_job(grader):
     weak = "uniforms r bad. i dont like them. they are ugly"
     other = ("School uniforms are a topic many students argue about. Some think they are unfair and others "
              "think they help everyone feel equal in class.")
-    alone = grader.grade([GOOD], [RUBRIC])[0]
-    together = grader.grade([weak, GOOD, other, weak * 3], [RUBRIC] * 4)[1]
+    alone = grade(grader, [GOOD], [RUBRIC])[0]
+    together = grade(grader, [weak, GOOD, other, weak * 3], [RUBRIC] * 4)[1]
     assert alone["score"] == together["score"] and alone["traits"] == together["traits"]
     assert abs(alone["confidence"] - together["confidence"]) < 0.02
 

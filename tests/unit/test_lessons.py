@@ -6,16 +6,9 @@ import zipfile
 
 import pytest
 
-from workers.lessons import section_minutes, to_docx, to_markdown, validate_lesson_request
-from workers.lessons.parsing import (
-    clean_item,
-    has_degenerate_repetition,
-    parse_list,
-    parse_title,
-    repair_objective,
-    starts_with_measurable_verb,
-)
-from workers.lessons.schema import SECTIONS, normalize_grade, normalize_request
+from workers.ml.lessons import section_minutes, to_docx, to_markdown, validate_lesson_request
+from workers.ml.lessons.parsing import clean_item, has_degenerate_repetition, parse_list, parse_title, repair_objective, starts_with_measurable_verb
+from workers.ml.lessons.schema import SECTIONS, normalize_grade, normalize_request
 
 GOOD = {"topic": "Photosynthesis", "subject": "Science", "grade_level": "5", "duration_minutes": 45}
 
@@ -170,7 +163,7 @@ class _FakeLM:
 
     def __init__(self, text):
         self.text = text
-        from workers.lessons.model import GenStats
+        from workers.ml.lessons.model import GenStats
 
         self.stats = GenStats()
 
@@ -178,7 +171,7 @@ class _FakeLM:
         return user
 
     def generate(self, rows, sampling=None, max_batch=None, prefix=None):
-        from workers.lessons.model import GenResult
+        from workers.ml.lessons.model import GenResult
 
         self.calls = getattr(self, "calls", []) + [(len(rows), max_batch)]
         return [GenResult(self.text, 5, "eos") for _ in rows]
@@ -192,7 +185,7 @@ class _FakeEncoder:
 
 
 def test_engine_fallback_reported_and_standards_copied():
-    from workers.lessons.engine import LessonEngine
+    from workers.ml.lessons.engine import LessonEngine
 
     eng = LessonEngine(_FakeLM("??"), _FakeEncoder(), max_plan_attempts=2)
     req = {**GOOD, "standards": ["CCSS.MATH.5.NF.1"], "objectives": ["Explain how plants make food."]}
@@ -210,7 +203,7 @@ def test_engine_fallback_reported_and_standards_copied():
 
 
 def test_engine_never_invents_standards():
-    from workers.lessons.engine import LessonEngine
+    from workers.ml.lessons.engine import LessonEngine
 
     eng = LessonEngine(_FakeLM("1. Standard NGSS 5-PS1-1 applies here to students."), _FakeEncoder())
     res = eng.generate([GOOD])[0]
@@ -221,7 +214,7 @@ def test_engine_never_invents_standards():
 # ----------------------------------------------------- real model, batched
 @pytest.fixture(scope="module")
 def engine():
-    from workers.lessons.engine import LessonEngine
+    from workers.ml.lessons.engine import LessonEngine
 
     return LessonEngine.load(budget_scale=0.6, max_part_attempts=1, max_plan_attempts=1)
 
@@ -253,7 +246,7 @@ def test_real_batch_of_two_complete_plans(engine):
 def test_real_batched_matches_single(engine):
     """Per-row seeds do not depend on batch position: a plan generated alone and in a
     batch are (near) identical -- finished rows leaving the batch do not disturb others."""
-    from workers.lessons.model import GenRequest
+    from workers.ml.lessons.model import GenRequest
 
     lm = engine.lm
     p1 = lm.chat_prompt("You are a teacher.", "Name one fruit.", "1. ")
@@ -268,7 +261,7 @@ def test_real_batched_matches_single(engine):
 def test_engine_generates_all_parts_in_one_call_then_retries_together():
     """Every part of every plan is one row of a single generation (retries in a second one),
     with the engine's max_batch unless the call overrides it."""
-    from workers.lessons.engine import PARTS, LessonEngine
+    from workers.ml.lessons.engine import PARTS, LessonEngine
 
     lm = _FakeLM("??")  # unparseable: every part fails, is retried once, then falls back
     eng = LessonEngine(lm, _FakeEncoder(), max_part_attempts=2, max_plan_attempts=1, max_batch=4)
@@ -284,7 +277,7 @@ def test_real_slot_refill_matches_one_at_a_time(engine):
     shared system-prompt KV cache leave each row's tokens as when it decodes alone without
     any sharing: greedy decoding, 5 rows of different prompt lengths and budgets through 2
     slots vs one at a time."""
-    from workers.lessons.model import GenRequest, SamplingConfig
+    from workers.ml.lessons.model import GenRequest, SamplingConfig
 
     lm = engine.lm
     greedy = SamplingConfig(temperature=0, repetition_penalty=1.15, no_repeat_ngram_size=4)

@@ -22,8 +22,8 @@ def essays(*refs):
 
 def graded_job(client, headers, rubric=RUBRIC, refs=(None, None), grade=True) -> dict:
     """Submit through the API, then write results as a worker would."""
-    from app.db import session_scope
-    from app.models import Essay, GradingResult, Job, utcnow
+    from app.store.db import session_scope
+    from app.store.tables import Essay, GradingResult, Job, utcnow
 
     r = client.post("/api/v1/grading-jobs", json={"rubric": rubric, "essays": essays(*refs)}, headers=headers)
     assert r.status_code == 202, r.get_data(as_text=True)
@@ -46,8 +46,8 @@ def override(client, headers, job, essay_id, body):
 
 
 def audit_actions(job_id=None, teacher_id=None):
-    from app.db import session_scope
-    from app.models import AuditEvent
+    from app.store.db import session_scope
+    from app.store.tables import AuditEvent
 
     with session_scope() as s:
         stmt = select(AuditEvent).order_by(AuditEvent.created_at, AuditEvent.id)
@@ -152,8 +152,8 @@ def test_reads_are_audited_with_who(client, teacher):
 # ------------------------------------------------------------------------------ deleting a student
 
 def test_delete_student_removes_essays_results_overrides_within_tenancy(client, teacher, other_teacher):
-    from app.db import session_scope
-    from app.models import Essay, GradingResult, Job, ScoreOverride
+    from app.store.db import session_scope
+    from app.store.tables import Essay, GradingResult, Job, ScoreOverride
 
     mine = graded_job(client, teacher["headers"], refs=("stu-42", "stu-7"))
     mine2 = graded_job(client, teacher["headers"], refs=("stu-42",))
@@ -184,8 +184,8 @@ def test_delete_student_removes_essays_results_overrides_within_tenancy(client, 
 
 
 def test_admin_deletes_school_wide_and_auth_is_required(client, other_teacher):
-    from app.db import session_scope
-    from app.models import Essay
+    from app.store.db import session_scope
+    from app.store.tables import Essay
 
     _, colleague = make_teacher(school="Other School")
     ch = {"Authorization": f"Bearer {colleague}"}
@@ -205,9 +205,9 @@ def test_admin_deletes_school_wide_and_auth_is_required(client, other_teacher):
 # ------------------------------------------------------------------------------ retention purge
 
 def test_purge_deletes_content_of_old_finished_jobs_and_keeps_tombstones(client, teacher):
-    from app.db import session_scope
-    from app.models import Essay, GradingResult, Job, LessonPlan, ScoreOverride, utcnow
-    from app.services.retention import purge_expired
+    from app.store.db import session_scope
+    from app.store.tables import Essay, GradingResult, Job, LessonPlan, ScoreOverride, utcnow
+    from app.lifecycle.retention import purge_expired
 
     old = graded_job(client, teacher["headers"], refs=("s1", "s2"))
     assert override(client, teacher["headers"], old, "e0", {"score": 2}).status_code == 201
@@ -244,8 +244,8 @@ def test_purge_deletes_content_of_old_finished_jobs_and_keeps_tombstones(client,
 
 
 def test_purge_task_is_scheduled_on_the_maintenance_queue():
-    from workers.celery_app import celery_app
-    from workers.tasks import purge
+    from app.lifecycle.broker import celery_app
+    from workers.tasks.maintenance import purge
 
     assert purge.name == "eduq.purge"
     entry = [e for e in celery_app.conf.beat_schedule.values() if e["task"] == "eduq.purge"]

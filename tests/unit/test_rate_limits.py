@@ -19,7 +19,7 @@ def _submit(client, token: str, n: int = 0):
 
 @pytest.fixture()
 def tiny_app(pg_url, redis_client):
-    from app import create_app
+    from app.web import create_app
 
     return create_app({"TESTING": True, "EDUQ_RATE_LIMIT": "3/minute", "EDUQ_SUBMIT_RATE_LIMIT": "2/minute"})
 
@@ -79,7 +79,7 @@ def test_without_a_token_the_key_is_the_remote_address(tiny_app):
 
 
 def test_limits_can_be_switched_off(pg_url, redis_client):
-    from app import create_app
+    from app.web import create_app
 
     app = create_app({"TESTING": True, "EDUQ_RATE_LIMIT": "", "EDUQ_SUBMIT_RATE_LIMIT": ""})
     client = app.test_client()
@@ -90,8 +90,8 @@ def test_limits_can_be_switched_off(pg_url, redis_client):
 def test_defaults_and_storage_choice(pg_url, monkeypatch):
     from flask import Flask
 
-    from app import limits
-    from app.config import load_settings
+    from app.web import limits
+    from app.settings import load_settings
 
     cfg = load_settings()
     assert cfg.rate_limit == "600/minute;20000/hour" and cfg.submit_rate_limit == "120/minute;2000/hour"
@@ -102,7 +102,7 @@ def test_defaults_and_storage_choice(pg_url, monkeypatch):
 
 
 def test_cors_is_off_by_default_and_allows_only_configured_origins(pg_url, redis_client, client):
-    from app import create_app
+    from app.web import create_app
 
     _, tok = make_teacher()
     r = client.get("/api/v1/jobs", headers={**_h(tok), "Origin": "https://evil.example"})

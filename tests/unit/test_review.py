@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from workers.grader.feedback import analyse, feedback, trait_kind
-from workers.grader.review import TAGS, Reviewer, measure, tag
+from workers.ml.grading.feedback import analyse, feedback, trait_kind
+from workers.ml.grading.review import TAGS, Reviewer, measure, tag
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "asap"
 
@@ -68,7 +68,7 @@ def _random_chars(seed: int, n: int = 600) -> str:
 
 @pytest.fixture(scope="module")
 def encoder():
-    from workers.grader.encoder import Encoder
+    from workers.ml.encoder import Encoder
 
     return Encoder(max_length=512)
 
@@ -176,11 +176,11 @@ def test_feedback_praises_with_evidence_and_falls_back_to_overall():
 
 @pytest.mark.skipif(not (DATA / "dev.jsonl").exists(), reason="shared ASAP data missing")
 def test_run_stress_on_a_dev_subset_meets_the_targets(reviewer, encoder):
-    from workers.grader.cache import cached_embed
-    from workers.grader.stress import KINDS, run_stress
+    from workers.ml.embedding_cache import cached_embed
+    from workers.ml.evaluation.stress import KINDS, run_stress
 
     # the first 100 real dev essays of each prompt (800 to embed in a fresh clone, cached in var/cache after;
-    # the full dev set is `python -m workers.grader.stress`), 4 essays per prompt and kind altered
+    # the full dev set is `python -m workers.ml.evaluation.stress`), 4 essays per prompt and kind altered
     res = run_stress(reviewer, encoder.embed, str(DATA / "dev.jsonl"), per_prompt=4, real_per_prompt=100,
                      real_embed_fn=lambda t: cached_embed(encoder, t, "dev100", verbose=False), verbose=False)
     assert set(res["kinds"]) == set(KINDS) and res["n_real"] == 800 and res["n_stress"] == 4 * 8 * len(KINDS)

@@ -7,7 +7,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, insert
 from sqlalchemy.exc import IntegrityError
 
-from app.models import Base, Essay, GradingResult, Job
+from app.store.tables import Base, Essay, GradingResult, Job
 from tests.conftest import make_teacher
 
 
@@ -20,7 +20,7 @@ def test_autogenerate_finds_no_difference(pg_url):
 
 
 def test_sqlite_migrates_too(tmp_path):
-    from app.migrate import upgrade
+    from app.store.migrate import upgrade
 
     url = f"sqlite:///{tmp_path / 'x.db'}"
     upgrade(url)
@@ -32,11 +32,11 @@ def test_sqlite_migrates_too(tmp_path):
 
 
 def test_one_result_per_essay_is_enforced(pg_url):
-    from app.db import session_scope
+    from app.store.db import session_scope
 
     tid, _ = make_teacher()
     with session_scope() as s:
-        from app.models import Teacher
+        from app.store.tables import Teacher
 
         t = s.get(Teacher, tid)
         job = Job(kind="grading", teacher_id=tid, school_id=t.school_id, total=1)

@@ -20,7 +20,7 @@ SECRET_RUBRIC = "Tenant-A private rubric 5c2d"
 
 @pytest.fixture(scope="module")
 def sec_app(pg_url, redis_client):
-    from app import create_app
+    from app.web import create_app
 
     return create_app({"TESTING": True, "EDUQ_RATE_LIMIT": "", "EDUQ_SUBMIT_RATE_LIMIT": ""})
 
@@ -38,7 +38,7 @@ def hdr(token: str) -> dict:
 
 def test_tokens_stored_only_as_sha256(pg_url):
     tid, token = make_teacher()
-    from app.db import session_scope
+    from app.store.db import session_scope
 
     with session_scope() as s:
         dump = s.execute(text("SELECT row_to_json(t)::text FROM api_tokens t WHERE teacher_id = :t"), {"t": tid}).scalars().all()
@@ -48,7 +48,7 @@ def test_tokens_stored_only_as_sha256(pg_url):
 
 
 def test_token_compared_in_constant_time(c, pg_url, monkeypatch):
-    from app import auth
+    from app.web import auth
 
     src = inspect.getsource(auth.authenticate)
     assert "hmac.compare_digest" in src
@@ -67,8 +67,8 @@ def test_token_compared_in_constant_time(c, pg_url, monkeypatch):
 @pytest.fixture()
 def tenant_a(c, pg_url):
     """Teacher A with a grading job (one essay, one student_ref) and a model."""
-    from app.db import session_scope
-    from app.models import GraderModel, Teacher
+    from app.store.db import session_scope
+    from app.store.tables import GraderModel, Teacher
 
     tid, token = make_teacher(school="School A")
     rubric = {**RUBRIC, "name": SECRET_RUBRIC}
@@ -148,8 +148,8 @@ NUL = "before\x00after"
 
 
 def _stored(job_id):
-    from app.db import session_scope
-    from app.models import Essay, Job
+    from app.store.db import session_scope
+    from app.store.tables import Essay, Job
 
     with session_scope() as s:
         job = s.get(Job, job_id)
@@ -215,7 +215,7 @@ def test_wrong_content_type_415(c, url, ctype, pg_url):
 # ----------------------------------------------------------------------------- secrets
 
 SECRET_RE = re.compile(r"""(?i)\b\w*(secret|password|passwd|api_?key|token|private_?key)\w*\s*[:=]\s*["'][^"'\s]{8,}["']""")
-ALLOWED = {("app/services/webhooks.py", "DEFAULT_SECRET")}  # the documented dev webhook default
+ALLOWED = {("app/lifecycle/webhooks.py", "DEFAULT_SECRET")}  # the documented dev webhook default
 
 
 def test_no_hardcoded_secrets_in_app_code():
@@ -232,7 +232,7 @@ def test_no_hardcoded_secrets_in_app_code():
 
 
 def test_webhook_secret_from_environment(monkeypatch):
-    from app.services import webhooks
+    from app.lifecycle import webhooks
 
     monkeypatch.setenv("EDUQ_WEBHOOK_SECRET", "from-env-123")
     assert webhooks.secret() == b"from-env-123"

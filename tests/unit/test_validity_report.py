@@ -7,7 +7,7 @@ import re
 
 import numpy as np
 
-from workers.grader.report import ece, render_html
+from workers.ml.evaluation.report import ece, render_html
 
 
 def fake_report(seed: int = 0, noise: float = 0.6) -> dict:

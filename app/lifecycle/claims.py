@@ -1,0 +1,283 @@
+"""Claiming work items in Postgres, and writing their results, idempotently.
+
+Postgres is the source of truth. A worker claims pending items with FOR UPDATE SKIP LOCKED
+(a lease: `claimed_by`, `claimed_until`), closes its session while the model runs, then writes
+results, item status and job progress in ONE transaction. A result row is unique per essay and
+written only while the writer still holds the claim, so a redelivered or duplicated batch
+writes nothing twice. A worker that dies leaves claims that expire and are claimed again.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, NamedTuple
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from app.store.db import session_scope
+from app.store.tables import Essay, GradingResult, Job, LessonPlan, utcnow
+from app.lifecycle import job_metrics as metrics
+
+_WORKER_ID: tuple[int, str] | None = None
+
+
+def worker_id() -> str:
+    """hostname:pid:random, fresh in every process (so a restarted worker never reuses claims)."""
+    global _WORKER_ID
+    if _WORKER_ID is None or _WORKER_ID[0] != os.getpid():
+        _WORKER_ID = (os.getpid(), f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}")
+    return _WORKER_ID[1]
+
+
+def _insert(s: Session):
+    if s.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
+# ---------------------------------------------------------------------------------- batches
+
+@dataclass
+class ClaimedItem:
+    id: str
+    job_id: str
+    position: int
+    attempts: int
+    payload: Any  # essay text, or a lesson request
+
+
+@dataclass
+class Batch:
+    """A batch is its own small class, separate from the model: it maps item ids to rows."""
+
+    items: list[ClaimedItem] = field(default_factory=list)
+    jobs: dict[str, dict] = field(default_factory=dict)  # job_id -> {"rubric": ..., "model": ...}
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def extend(self, other: "Batch") -> None:
+        self.items.extend(other.items)
+        self.jobs.update(other.jobs)
+
+    @property
+    def ids(self) -> list[str]:
+        return [i.id for i in self.items]
+
+    def by_model(self) -> dict[str, list[ClaimedItem]]:
+        groups: dict[str, list[ClaimedItem]] = {}
+        for it in self.items:
+            groups.setdefault(self.jobs[it.job_id].get("model") or "default", []).append(it)
+        return groups
+
+
+ITEM = {"grading": Essay, "lesson": LessonPlan}
+
+
+def claim(kind: str, limit: int, lease_s: float, max_attempts: int, worker: str | None = None) -> Batch:
+    """Claim up to `limit` claimable items of `kind`, oldest job first. One short transaction."""
+    Item = ITEM[kind]
+    worker = worker or worker_id()
+    now = utcnow()
+    batch = Batch()
+    finished: list[Finished] = []
+    with session_scope() as s:
+        ids = s.scalars(
+            select(Item.id)
+            .where(or_(Item.status == "pending", and_(Item.status == "claimed", Item.claimed_until < now)))
+            .order_by(Item.created_at, Item.job_id, Item.position)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).all()
+        if not ids:
+            return batch
+        payload_col = Item.text if kind == "grading" else Item.request
+        rows = s.execute(
+            update(Item)
+            .where(Item.id.in_(ids))
+            .values(status="claimed", claimed_by=worker, claimed_until=now + timedelta(seconds=lease_s),
+                    attempts=Item.attempts + 1)
+            .returning(Item.id, Item.job_id, Item.position, Item.attempts, payload_col)
+        ).all()
+        over = [r.id for r in rows if r.attempts > max_attempts]
+        if over:  # claimed again and again: its workers died on it; stop retrying it
+            s.execute(update(Item).where(Item.id.in_(over)).values(
+                status="failed", claimed_by=None, claimed_until=None,
+                error=f"gave up after {max_attempts} attempts (the worker stopped while processing it)"))
+        job_ids = sorted({r.job_id for r in rows})
+        jobs = s.execute(select(Job.id, Job.rubric, Job.model, Job.status).where(Job.id.in_(job_ids))).all()
+        batch.jobs = {j.id: {"rubric": j.rubric, "model": j.model} for j in jobs}
+        s.execute(update(Job).where(Job.id.in_(job_ids), Job.status == "queued")
+                  .values(status="running", started_at=now, updated_at=now, version=Job.version + 1))
+        if over:
+            finished = refresh_jobs(s, kind, job_ids)
+        batch.items = sorted((ClaimedItem(r.id, r.job_id, r.position, r.attempts, r[4]) for r in rows if r.id not in over),
+                             key=lambda i: (i.job_id, i.position))
+    after_finish(finished)
+    return batch
+
+
+def claim_batch(kind: str, max_batch: int, max_wait_s: float, lease_s: float, max_attempts: int) -> Batch:
+    """Claim a batch across jobs: take what is there, then wait up to max_wait_s for more."""
+    batch = claim(kind, max_batch, lease_s, max_attempts)
+    if not batch.items and not batch.jobs:
+        return batch
+    deadline = time.monotonic() + max_wait_s
+    while len(batch) < max_batch and time.monotonic() < deadline:
+        time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+        batch.extend(claim(kind, max_batch - len(batch), lease_s, max_attempts))
+    return batch
+
+
+# ---------------------------------------------------------------------------------- writing
+
+def after_finish(finished: list["Finished"]) -> None:
+    """Once the transaction that finished jobs has committed: metrics, then webhooks."""
+    for f in finished:
+        metrics.JOB_DURATION.labels(f.kind, f.status).observe(max(0.0, f.seconds))
+        if f.has_callback:
+            from app.lifecycle.webhooks import enqueue
+
+            enqueue(f.job_id)
+
+
+class Finished(NamedTuple):
+    job_id: str
+    kind: str
+    status: str
+    seconds: float
+    has_callback: bool
+
+
+def refresh_jobs(s: Session, kind: str, job_ids: list[str]) -> list[Finished]:
+    """Recompute progress from the items and finish jobs with nothing left. Caller's transaction.
+
+    Returns the jobs this call finished; pass them to `after_finish` once committed."""
+    Item = ITEM[kind]
+    finished: list[Finished] = []
+    if not job_ids:
+        return finished
+    counts: dict[str, dict[str, int]] = {}
+    for job_id, status, n in s.execute(
+        select(Item.job_id, Item.status, func.count()).where(Item.job_id.in_(job_ids)).group_by(Item.job_id, Item.status)
+    ):
+        counts.setdefault(job_id, {})[status] = n
+    now = utcnow()
+    for job in s.scalars(select(Job).where(Job.id.in_(sorted(job_ids))).order_by(Job.id).with_for_update()):
+        c = counts.get(job.id, {})
+        done_n, failed_n = c.get("done", 0), c.get("failed", 0)
+        left = c.get("pending", 0) + c.get("claimed", 0)
+        changed = (job.done, job.failed) != (done_n + failed_n, failed_n)
+        job.done, job.failed = done_n + failed_n, failed_n
+        if job.status in ("queued", "running") and left == 0:
+            job.status = "succeeded" if done_n > 0 or job.total == 0 else "failed"
+            job.finished_at = now
+            if failed_n:
+                job.error = {"code": "items_failed" if done_n else "all_items_failed",
+                             "message": f"{failed_n} of {job.total} item(s) could not be processed; see their results."}
+            changed = True
+            created = job.created_at if job.created_at.tzinfo else job.created_at.replace(tzinfo=now.tzinfo)
+            finished.append(Finished(job.id, job.kind, job.status, (now - created).total_seconds(),
+                                     bool(job.callback_url)))
+        if changed:
+            job.version += 1
+            job.updated_at = now
+    return finished
+
+
+def write_grading_results(batch_items: list[ClaimedItem], results: dict[str, dict], worker: str | None = None) -> int:
+    """Write results for items this worker still holds; returns how many were written."""
+    worker = worker or worker_id()
+    ids = [i.id for i in batch_items if i.id in results]
+    if not ids:
+        return 0
+    with session_scope() as s:
+        mine = s.execute(
+            select(Essay.id, Essay.job_id, Essay.position)
+            .where(Essay.id.in_(ids), Essay.status == "claimed", Essay.claimed_by == worker)
+            .with_for_update()
+        ).all()
+        if not mine:
+            return 0
+        now = utcnow()
+        rows = []
+        for essay_id, job_id, position in mine:
+            r = results[essay_id]
+            rows.append({"id": f"res_{uuid.uuid4().hex}", "essay_id": essay_id, "job_id": job_id, "position": position,
+                         "score": float(r["score"]), "traits": r.get("traits") or {},
+                         "confidence": float(r.get("confidence", 0.0)), "needs_review": bool(r.get("needs_review")),
+                         "review_reasons": list(r.get("review_reasons") or []), "feedback": list(r.get("feedback") or []),
+                         "model_version": str(r.get("model_version") or "unknown"), "created_at": now})
+        insert = _insert(s)
+        s.execute(insert(GradingResult).values(rows).on_conflict_do_nothing(index_elements=["essay_id"]))
+        s.execute(update(Essay).where(Essay.id.in_([m[0] for m in mine]))
+                  .values(status="done", claimed_by=None, claimed_until=None, error=None))
+        finished = refresh_jobs(s, "grading", sorted({m[1] for m in mine}))
+    metrics.ESSAYS_GRADED.inc(len(mine))
+    after_finish(finished)
+    return len(mine)
+
+
+def write_lesson_results(batch_items: list[ClaimedItem], results: dict[str, dict], worker: str | None = None) -> int:
+    worker = worker or worker_id()
+    ids = [i.id for i in batch_items if i.id in results]
+    if not ids:
+        return 0
+    with session_scope() as s:
+        mine = s.execute(
+            select(LessonPlan.id, LessonPlan.job_id)
+            .where(LessonPlan.id.in_(ids), LessonPlan.status == "claimed", LessonPlan.claimed_by == worker)
+            .with_for_update()
+        ).all()
+        now = utcnow()
+        for plan_id, _ in mine:
+            s.execute(update(LessonPlan).where(LessonPlan.id == plan_id).values(
+                status="done", result=results[plan_id], claimed_by=None, claimed_until=None, finished_at=now))
+        finished = refresh_jobs(s, "lesson", sorted({m[1] for m in mine}))
+    after_finish(finished)
+    return len(mine)
+
+
+def release_failed(kind: str, item: ClaimedItem, error: str, max_attempts: int, worker: str | None = None) -> bool:
+    """An item whose processing raised: back to pending, or failed for good after max_attempts.
+
+    Returns True when the item failed for good."""
+    Item = ITEM[kind]
+    worker = worker or worker_id()
+    final = item.attempts >= max_attempts
+    with session_scope() as s:
+        res = s.execute(
+            update(Item).where(Item.id == item.id, Item.status == "claimed", Item.claimed_by == worker)
+            .values(status="failed" if final else "pending", claimed_by=None, claimed_until=None,
+                    error=(f"failed after {item.attempts} attempt(s): {error}"[:2000]))
+        )
+        finished = refresh_jobs(s, kind, [item.job_id]) if res.rowcount and final else []
+    if final:
+        metrics.ITEMS_FAILED.labels(kind).inc()
+    after_finish(finished)
+    return final
+
+
+def outstanding(kind: str, job_id: str) -> tuple[int, float | None]:
+    """(claimable items now, seconds until the earliest live claim of another worker expires)."""
+    Item = ITEM[kind]
+    now = utcnow()
+    with session_scope() as s:
+        claimable = s.scalar(select(func.count()).select_from(Item).where(
+            Item.job_id == job_id,
+            or_(Item.status == "pending", and_(Item.status == "claimed", Item.claimed_until < now))))
+        soonest = s.scalar(select(func.min(Item.claimed_until)).where(
+            Item.job_id == job_id, Item.status == "claimed", Item.claimed_until >= now))
+    wait = None
+    if soonest is not None:
+        if soonest.tzinfo is None:
+            soonest = soonest.replace(tzinfo=now.tzinfo)
+        wait = max(0.0, (soonest - now).total_seconds())
+    return int(claimable or 0), wait

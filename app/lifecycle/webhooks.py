@@ -1,0 +1,77 @@
+"""Job callbacks: a POST of {"job": JobView} signed with HMAC-SHA256, on the webhooks queue,
+retried with exponential backoff and jitter; every attempt is recorded in webhook_deliveries.
+
+Signature: header `X-Signature: sha256=<hex of HMAC-SHA256(EDUQ_WEBHOOK_SECRET, raw body)>`,
+plus `X-EduQueue-Job` and `X-EduQueue-Delivery` (attempt number). Verify with the raw body bytes.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+import time
+
+log = logging.getLogger("eduq.webhooks")
+DEFAULT_SECRET = "eduq-dev-webhook-secret"
+
+
+def secret() -> bytes:
+    return os.environ.get("EDUQ_WEBHOOK_SECRET", DEFAULT_SECRET).encode()
+
+
+def sign(body: bytes, key: bytes | None = None) -> str:
+    return "sha256=" + hmac.new(key or secret(), body, hashlib.sha256).hexdigest()
+
+
+def body_for(view: dict) -> bytes:
+    return json.dumps({"job": view}, separators=(",", ":"), sort_keys=True).encode()
+
+
+def enqueue(job_id: str) -> None:
+    from app.lifecycle.broker import celery_app
+
+    try:
+        celery_app.send_task("eduq.webhook", args=[job_id])
+    except Exception as exc:  # the broker is down: the job's result is safe; log the lost callback
+        log.warning("could not queue callback for %s: %s", job_id, type(exc).__name__)
+
+
+class CallbackFailed(Exception):
+    """The receiver did not answer 2xx; the webhook task retries with backoff."""
+
+
+def deliver(job_id: str, attempt: int) -> dict:
+    """POST the job's view to its callback_url once and record the attempt (webhook_deliveries).
+    Raises CallbackFailed when the receiver did not take it."""
+    import requests
+    from sqlalchemy import select
+
+    from app.lifecycle.jobs import job_view
+    from app.store.db import session_scope
+    from app.store.tables import Job, WebhookDelivery
+
+    with session_scope() as s:
+        job = s.get(Job, job_id)
+        if job is None or not job.callback_url:
+            return {"skipped": True}
+        if s.scalar(select(WebhookDelivery.id).where(WebhookDelivery.job_id == job_id, WebhookDelivery.delivered.is_(True))):
+            return {"already_delivered": True}
+        url, body = job.callback_url, body_for(job_view(job))
+    t0 = time.monotonic()
+    status, error = None, None
+    try:
+        r = requests.post(url, data=body, timeout=10, allow_redirects=False, headers={
+            "Content-Type": "application/json", "X-Signature": sign(body), "X-EduQueue-Job": job_id,
+            "X-EduQueue-Delivery": str(attempt), "User-Agent": "EduQueue-Webhook/1"})
+        status = r.status_code
+    except requests.RequestException as e:
+        error = f"{type(e).__name__}: {e}"[:500]
+    ok = status is not None and 200 <= status < 300
+    with session_scope() as s:
+        s.add(WebhookDelivery(job_id=job_id, attempt=attempt, url=url, status_code=status, error=error,
+                              duration_ms=int((time.monotonic() - t0) * 1000), delivered=ok))
+    if not ok:
+        raise CallbackFailed(f"callback for {job_id} answered {status or error}")
+    return {"delivered": True, "attempt": attempt}

@@ -1,0 +1,81 @@
+"""One engine per process, created lazily; disposed after fork by the worker."""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from typing import Iterator
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.settings import settings
+
+_engine: Engine | None = None
+DB_ERRORS = (OperationalError, InterfaceError)  # the database is away: retry later, never fail the work
+_factory: sessionmaker[Session] | None = None
+_pid: int | None = None
+
+
+def _make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        eng = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(eng, "connect")
+        def _pragmas(dbapi_conn, _rec):  # pragma: no cover - trivial
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        return eng
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=int(os.environ.get("EDUQ_DB_POOL_SIZE", 5)),
+        max_overflow=int(os.environ.get("EDUQ_DB_MAX_OVERFLOW", 10)),
+        pool_timeout=10,
+        connect_args={"connect_timeout": 5},
+    )
+
+
+def engine() -> Engine:
+    global _engine, _factory, _pid
+    if _engine is None or _pid != os.getpid():
+        if _engine is not None:
+            # Inherited across fork: never reuse the parent's connections.
+            _engine.dispose(close=False)
+        _engine = _make_engine(settings().database_url)
+        _factory = sessionmaker(_engine, expire_on_commit=False)
+        _pid = os.getpid()
+    return _engine
+
+
+def session_factory() -> sessionmaker[Session]:
+    engine()
+    assert _factory is not None
+    return _factory
+
+
+@contextmanager
+def session_scope() -> Iterator[Session]:
+    """A session in one transaction: committed on success, rolled back on error, always closed."""
+    s = session_factory()()
+    try:
+        with s.begin():
+            yield s
+    finally:
+        s.close()
+
+
+def reset_engine() -> None:
+    """Drop the engine (after fork, or when tests switch databases)."""
+    global _engine, _factory, _pid
+    if _engine is not None:
+        _engine.dispose(close=_pid == os.getpid())
+    _engine = _factory = _pid = None

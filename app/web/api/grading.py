@@ -1,0 +1,102 @@
+"""POST /api/v1/grading-jobs: JSON or a CSV upload; rows committed, then the job id queued."""
+from __future__ import annotations
+
+from flask import request
+from flask_smorest import Blueprint
+
+from app.web.auth import current, login_required
+from app.settings import settings
+from app.errors import ApiError
+from app.store.tables import Essay
+from app.web.schemas import EssaySchema, GradingJobRequestSchema, GradingMultipartSchema, JobEnvelopeSchema
+from app.lifecycle import jobs as jobsvc
+from app.web.csvio import decode_upload, read_rows
+from app.store.grader_models import resolve_grading_model
+from app.web.api.common import body_kind, form_json, json_body, validate
+
+blp = Blueprint("grading", __name__, url_prefix="/api/v1", description="Grade a class of essays against a rubric.")
+
+
+def _from_csv() -> tuple[dict, dict]:
+    upload = request.files.get("file")
+    if upload is None:
+        raise ApiError(422, "Upload the class as a CSV in the form field 'file'.", "validation_error",
+                       [{"field": "file", "message": "Missing data for required field."}])
+    raw = upload.read()
+    text = decode_upload(raw)
+    rows = read_rows(text, required=("id", "text"), optional=("student_ref",))
+    essays, errors = [], []
+    schema = EssaySchema()
+    for line, row in rows:
+        item = {"id": row.get("id", "").strip(), "text": row.get("text", ""),
+                "student_ref": (row.get("student_ref") or "").strip() or None}
+        msgs = schema.validate(item)
+        for field, fm in msgs.items():
+            for m in (fm if isinstance(fm, list) else [fm]):
+                errors.append({"line": line, "field": field, "message": str(m)})
+        essays.append(item)
+    if errors:
+        raise ApiError(422, f"{len(errors)} problem(s) in the CSV; nothing was queued. First: line "
+                            f"{errors[0]['line']}, {errors[0]['field']}: {errors[0]['message']}", "invalid_csv", errors)
+    seen: dict[str, int] = {}
+    for (line, _), e in zip(rows, essays):
+        if e["id"] in seen:
+            raise ApiError(422, f"Essay id {e['id']!r} on line {line} repeats line {seen[e['id']]}; nothing was queued.",
+                           "invalid_csv", [{"line": line, "field": "id", "message": f"repeats line {seen[e['id']]}"}])
+        seen[e["id"]] = line
+    if not essays:
+        raise ApiError(422, "The CSV has a header but no essays.", "invalid_csv",
+                       [{"field": "file", "line": 2, "message": "no rows"}])
+    data = {"rubric": form_json("rubric"), "model": request.form.get("model") or "default",
+            "essays": essays, "callback_url": request.form.get("callback_url") or None}
+    hash_src = {"csv_sha256": jobsvc.request_hash(text), "rubric": data["rubric"], "model": data["model"],
+                "callback_url": data["callback_url"]}
+    return data, hash_src
+
+
+@blp.route("/grading-jobs", methods=["POST"])
+@login_required
+@blp.doc(
+    summary="Submit a class of essays for grading",
+    requestBody={"required": True, "content": {
+        "application/json": {"schema": GradingJobRequestSchema},
+        "multipart/form-data": {"schema": GradingMultipartSchema},
+    }},
+    parameters=[{"in": "header", "name": "Idempotency-Key", "required": False, "schema": {"type": "string", "maxLength": 200},
+                 "description": "The same key and body again returns the first job (200); another body is a 409."}],
+    security=[{"bearerAuth": []}],
+)
+@blp.response(202, JobEnvelopeSchema, description="Accepted and queued.")
+@blp.alt_response(200, schema=JobEnvelopeSchema, description="Replay of an Idempotency-Key: the first job.")
+def submit_grading():
+    who = current()
+    kind = body_kind(multipart_ok=True)
+    if kind == "json":
+        raw = json_body()
+        data = validate(GradingJobRequestSchema(), raw)
+        hash_src = raw
+    else:
+        raw, hash_src = _from_csv()
+        data = validate(GradingJobRequestSchema(), raw)
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not (0 < len(key) <= 200):
+        raise ApiError(422, "Idempotency-Key must be 1 to 200 characters.", "validation_error",
+                       [{"field": "Idempotency-Key", "message": "length must be 1 to 200"}])
+    model_id, rubric = resolve_grading_model(who, data["model"], data.get("rubric"))
+    essays = data["essays"]
+
+    def fill(s, job):
+        job.total = len(essays)
+        s.add_all(Essay(job_id=job.id, position=i, client_id=e["id"], text=e["text"],
+                        student_ref=e.get("student_ref"), created_at=job.created_at)
+                  for i, e in enumerate(essays))
+
+    view, created = jobsvc.create_job(
+        who, "grading", body_hash=jobsvc.request_hash(hash_src), idempotency_key=key, fill=fill,
+        model=model_id, rubric=rubric, callback_url=data.get("callback_url"))
+    return {"job": view}, (202 if created else 200)
+
+
+def init_app(api) -> None:
+    api.register_blueprint(blp)
+    _ = settings  # limits are read by the schemas at validation time

@@ -1,0 +1,59 @@
+"""/healthz (the process lives), /readyz (database and broker answer), /metrics (Prometheus)."""
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, jsonify
+from sqlalchemy import text
+
+from app.store.db import engine
+from app.web.errors import error_response
+from app.web import http_metrics as metrics
+
+log = logging.getLogger("eduq.api")
+bp = Blueprint("service", __name__)
+
+
+@bp.get("/healthz")
+def healthz():
+    return jsonify({"status": "ok"})
+
+
+def _check_db() -> str | None:
+    try:
+        with engine().connect() as c:
+            c.execute(text("SELECT 1"))
+        return None
+    except Exception as e:
+        return f"database: {type(e).__name__}"
+
+
+def _check_broker() -> str | None:
+    from app.lifecycle.broker import celery_app
+
+    try:
+        with celery_app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, interval_start=0, timeout=2)
+        return None
+    except Exception as e:
+        return f"broker: {type(e).__name__}"
+
+
+@bp.get("/readyz")
+def readyz():
+    problems = [p for p in (_check_db(), _check_broker()) if p]
+    if problems:
+        return error_response(503, "Not ready: " + "; ".join(problems), "service_unavailable",
+                              [{"field": p.split(":")[0], "message": p} for p in problems],
+                              headers={"Retry-After": "5"})
+    return jsonify({"status": "ready", "database": "ok", "broker": "ok"})
+
+
+@bp.get("/metrics")
+def metrics_endpoint():
+    body, content_type = metrics.render()
+    return Response(body, content_type=content_type)
+
+
+def init_app(app) -> None:
+    app.register_blueprint(bp)

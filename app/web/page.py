@@ -1,0 +1,29 @@
+"""The teacher page: plain HTML + one vanilla JS file, served at / and /app, no build step, no CDN.
+
+It calls the public JSON API from the same origin with the bearer token kept in sessionStorage.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, Flask, make_response, render_template
+
+bp = Blueprint("web", __name__, template_folder="templates", static_folder="static",
+               static_url_path="/app/static")
+
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+       "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+
+@bp.get("/")
+@bp.get("/app")
+@bp.get("/app/")
+def index():
+    resp = make_response(render_template("teacher.html"))
+    resp.headers["Content-Security-Policy"] = CSP
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    resp.headers["Referrer-Policy"] = "no-referrer"
+    resp.headers["Cache-Control"] = "no-cache"
+    return resp
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)

@@ -1,0 +1,362 @@
+"""Marshmallow schemas: they validate requests and generate /api/v1/openapi.json (flask-smorest)."""
+from __future__ import annotations
+
+import math
+
+from marshmallow import (
+    EXCLUDE,
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    validate,
+    validates_schema,
+)
+
+from app.settings import settings
+
+
+class StrictSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class ScaleSchema(StrictSchema):
+    min = fields.Float(required=True, allow_nan=False)
+    max = fields.Float(required=True, allow_nan=False)
+    step = fields.Float(load_default=1.0, validate=validate.Range(min=0, min_inclusive=False), allow_nan=False)
+
+    @validates_schema
+    def _check(self, data, **_):
+        lo, hi, step = data["min"], data["max"], data.get("step", 1.0)
+        if any(math.isinf(v) for v in (lo, hi)):
+            raise ValidationError("Scale bounds must be finite.", "min")
+        if not hi > lo:
+            raise ValidationError("max must be greater than min.", "max")
+        points = (hi - lo) / step
+        # checked before rounding: huge bounds or a tiny step overflow (hi - lo) / step to inf
+        if not math.isfinite(points) or points > 1000.5:
+            raise ValidationError("A scale may have at most 1000 steps.", "step")
+        if abs(points - round(points)) > 1e-6:
+            raise ValidationError("(max - min) must be a whole number of steps.", "step")
+
+
+class TraitSchema(StrictSchema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=80))
+    scale = fields.Nested(ScaleSchema, load_default=None, metadata={"description": "Defaults to the rubric's scale."})
+    description = fields.String(load_default=None, validate=validate.Length(max=2000))
+
+
+class RubricSchema(StrictSchema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    prompt = fields.String(load_default="", validate=validate.Length(max=10_000))
+    scale = fields.Nested(ScaleSchema, required=True)
+    traits = fields.List(fields.Nested(TraitSchema), load_default=list, validate=validate.Length(max=12))
+
+    @validates_schema
+    def _unique_traits(self, data, **_):
+        names = [t["name"].strip().lower() for t in data.get("traits") or []]
+        if len(names) != len(set(names)):
+            raise ValidationError("Trait names must be unique.", "traits")
+
+
+class EssaySchema(StrictSchema):
+    id = fields.String(required=True, validate=validate.Length(min=1, max=200),
+                       metadata={"description": "Your id for the essay, unique within the job."})
+    text = fields.String(required=True, metadata={"description": "The essay. Empty or very short text is graded and flagged for review."})
+    student_ref = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
+
+    @validates_schema
+    def _length(self, data, **_):
+        limit = settings().max_essay_chars
+        if len(data.get("text") or "") > limit:
+            raise ValidationError(f"Essay is {len(data['text'])} characters; the limit is {limit}.", "text")
+
+
+class GradingJobRequestSchema(StrictSchema):
+    rubric = fields.Nested(RubricSchema, load_default=None,
+                           metadata={"description": "Required with model 'default'; a fine-tuned model brings its own."})
+    model = fields.String(load_default="default", validate=validate.Length(min=1, max=80), metadata={
+        "description": "'default' (any rubric), a shipped per-prompt ASAP grader 'asap-1'..'asap-8' (brings its "
+                       "own rubric: the prompt's score range and traits), or the id of a fine-tuned model."})
+    essays = fields.List(fields.Nested(EssaySchema), required=True)
+    callback_url = fields.Url(load_default=None, allow_none=True, schemes={"http", "https"}, require_tld=False)
+
+    @validates_schema
+    def _check(self, data, **_):
+        essays = data.get("essays") or []
+        limit = settings().max_essays_per_job
+        if not essays:
+            raise ValidationError("A grading job needs at least one essay.", "essays")
+        if len(essays) > limit:
+            raise ValidationError(f"{len(essays)} essays; the limit per job is {limit}.", "essays")
+        seen: dict[str, int] = {}
+        for i, e in enumerate(essays):
+            if e["id"] in seen:
+                raise ValidationError(f"Essay id {e['id']!r} appears at positions {seen[e['id']]} and {i}; ids must be unique in a job.", "essays")
+            seen[e["id"]] = i
+        if data.get("model", "default") == "default" and data.get("rubric") is None:
+            raise ValidationError("A rubric is required with the default model.", "rubric")
+
+
+class GradingMultipartSchema(Schema):
+    """multipart/form-data: a CSV file with a header row (id, text, optional student_ref)."""
+
+    file = fields.Raw(required=True, metadata={"type": "string", "format": "binary"})
+    rubric = fields.String(required=True, metadata={"description": "The rubric as JSON text."})
+    model = fields.String(load_default="default")
+    callback_url = fields.String(load_default=None)
+
+
+# ---- responses -------------------------------------------------------------------------
+
+class ProgressSchema(Schema):
+    done = fields.Integer()
+    total = fields.Integer()
+    failed = fields.Integer(metadata={"description": "Items that could not be processed (also counted in done)."})
+    detail = fields.Dict(allow_none=True, metadata={"description": "Fine-tune jobs: stage (preparing, embedding, "
+                         "training, evaluating, saving, done), epoch, step, loss, val_loss, val_qwk, best_val_qwk."})
+
+
+class JobErrorSchema(Schema):
+    code = fields.String()
+    message = fields.String()
+
+
+class JobLinksSchema(Schema):
+    self = fields.String(data_key="self")
+    results = fields.String()
+
+
+class JobViewSchema(Schema):
+    id = fields.String()
+    kind = fields.String(metadata={"enum": ["grading", "lesson", "fine_tune"]})
+    status = fields.String(metadata={"enum": ["queued", "running", "succeeded", "failed", "cancelled"]})
+    progress = fields.Nested(ProgressSchema)
+    created_at = fields.String(metadata={"format": "date-time"})
+    started_at = fields.String(allow_none=True, metadata={"format": "date-time"})
+    finished_at = fields.String(allow_none=True, metadata={"format": "date-time"})
+    error = fields.Nested(JobErrorSchema, allow_none=True)
+    model = fields.String(allow_none=True)
+    stage = fields.String(allow_none=True, metadata={"description": "Fine-tune jobs: the current stage."})
+    links = fields.Nested(JobLinksSchema)
+
+
+class JobEnvelopeSchema(Schema):
+    job = fields.Nested(JobViewSchema)
+
+
+class JobListSchema(Schema):
+    jobs = fields.List(fields.Nested(JobViewSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class JobListQuerySchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    kind = fields.String(validate=validate.OneOf(["grading", "lesson", "fine_tune"]))
+    status = fields.String(validate=validate.OneOf(["queued", "running", "succeeded", "failed", "cancelled"]))
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    cursor = fields.String()
+
+
+class JobGetQuerySchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    wait = fields.Float(validate=validate.Range(min=0, max=30),
+                        metadata={"description": "Hold the request up to N seconds until the job changes or finishes."})
+
+
+class ResultsQuerySchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+    cursor = fields.String()
+    format = fields.String(load_default="json", validate=validate.OneOf(["json", "csv", "docx"]))
+
+
+class FeedbackSchema(Schema):
+    trait = fields.String()
+    comment = fields.String()
+
+
+class GradingResultSchema(Schema):
+    essay_id = fields.String()
+    student_ref = fields.String(allow_none=True)
+    status = fields.String(metadata={"enum": ["graded", "failed"]})
+    score = fields.Float(allow_none=True)
+    traits = fields.Dict(keys=fields.String(), values=fields.Float())
+    confidence = fields.Float(allow_none=True)
+    needs_review = fields.Boolean()
+    review_reasons = fields.List(fields.String())
+    feedback = fields.List(fields.Nested(FeedbackSchema))
+    model_version = fields.String(allow_none=True)
+    error = fields.String(allow_none=True)
+
+
+class ResultsPageSchema(Schema):
+    job = fields.Nested(JobViewSchema)
+    results = fields.List(fields.Dict(), metadata={"description": "GradingResult or LessonResult objects, by job kind."})
+    next_cursor = fields.String(allow_none=True)
+
+
+class ErrorDetailSchema(Schema):
+    field = fields.String()
+    message = fields.String()
+    line = fields.Integer()
+
+
+class ErrorBodySchema(Schema):
+    code = fields.String()
+    message = fields.String()
+    details = fields.List(fields.Dict())
+
+
+class ErrorSchema(Schema):
+    error = fields.Nested(ErrorBodySchema)
+
+
+# ---- lessons ------------------------------------------------------------------------------
+
+GRADES = ["K"] + [str(i) for i in range(1, 13)]
+LANGUAGES = ["en"]
+
+
+class GradeLevel(fields.Field):
+    """K-12 as "K", "k", "0"..."12" or a number; normalised to "K" or "1".."12"."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        v = str(value).strip().upper() if isinstance(value, (str, int)) and not isinstance(value, bool) else None
+        if v in ("0", "K", "KG", "KINDERGARTEN"):
+            return "K"
+        if v and v.isdigit() and 1 <= int(v) <= 12:
+            return str(int(v))
+        raise ValidationError("grade_level must be K or 1 to 12.")
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return value
+
+
+class LessonRequestSchema(StrictSchema):
+    topic = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    subject = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    grade_level = GradeLevel(required=True, metadata={"type": "string", "enum": GRADES})
+    duration_minutes = fields.Integer(required=True, strict=True, validate=validate.Range(min=10, max=240))
+    objectives = fields.List(fields.String(validate=validate.Length(min=1, max=300)), load_default=list,
+                             validate=validate.Length(max=10))
+    standards = fields.List(fields.String(validate=validate.Length(min=1, max=100)), load_default=list,
+                            validate=validate.Length(max=20),
+                            metadata={"description": "Copied into the plan as given; never invented."})
+    language = fields.String(load_default="en", validate=validate.OneOf(LANGUAGES))
+    notes = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+
+    @validates_schema
+    def _not_blank(self, data, **_):
+        for name in ("topic", "subject"):
+            if name in data and not data[name].strip():
+                raise ValidationError("Must not be blank.", name)
+
+
+class SingleLessonJobSchema(LessonRequestSchema):
+    callback_url = fields.Url(load_default=None, allow_none=True, schemes={"http", "https"}, require_tld=False)
+
+
+class LessonBatchJobSchema(StrictSchema):
+    lessons = fields.List(fields.Nested(LessonRequestSchema), required=True)
+    callback_url = fields.Url(load_default=None, allow_none=True, schemes={"http", "https"}, require_tld=False)
+
+    @validates_schema
+    def _count(self, data, **_):
+        n, limit = len(data.get("lessons") or []), settings().max_lessons_per_job
+        if n == 0:
+            raise ValidationError("A lesson job needs at least one plan.", "lessons")
+        if n > limit:
+            raise ValidationError(f"{n} plans; the limit per job is {limit}.", "lessons")
+
+
+# ---- fine-tuning and models ------------------------------------------------------------
+
+class TrainingExampleSchema(StrictSchema):
+    text = fields.String(required=True)
+    score = fields.Float(required=True, allow_nan=False)
+    traits = fields.Dict(keys=fields.String(), values=fields.Float(allow_nan=False), load_default=dict)
+    demographics = fields.Dict(keys=fields.String(validate=validate.Length(min=1, max=40)),
+                               values=fields.String(allow_none=True, validate=validate.Length(max=100)),
+                               load_default=dict,
+                               metadata={"description": "Optional subgroup labels (e.g. gender, ell, race_ethnicity) "
+                                                        "for per-subgroup SMD on the validation split."})
+
+
+class HyperparametersSchema(StrictSchema):
+    epochs = fields.Integer(validate=validate.Range(min=1, max=500))
+    learning_rate = fields.Float(validate=validate.Range(min=1e-7, max=1.0))
+    batch_size = fields.Integer(validate=validate.Range(min=1, max=512))
+    patience = fields.Integer(validate=validate.Range(min=1, max=100))
+    max_steps = fields.Integer(validate=validate.Range(min=1, max=1_000_000))
+    max_length = fields.Integer(validate=validate.Range(min=16, max=512))
+
+
+class FineTuneJobRequestSchema(StrictSchema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    rubric = fields.Nested(RubricSchema, required=True)
+    examples = fields.List(fields.Nested(TrainingExampleSchema), required=True)
+    base_model = fields.String(load_default="default", validate=validate.OneOf(["default"]))
+    method = fields.String(load_default="head", validate=validate.OneOf(["head", "lora", "full"]))
+    validation_fraction = fields.Float(load_default=0.2, validate=validate.Range(min=0.05, max=0.5))
+    seed = fields.Integer(load_default=13, validate=validate.Range(min=0, max=2**31 - 1))
+    hyperparameters = fields.Nested(HyperparametersSchema, load_default=dict)
+    callback_url = fields.Url(load_default=None, allow_none=True, schemes={"http", "https"}, require_tld=False)
+
+
+class FineTuneMultipartSchema(Schema):
+    """multipart/form-data: a CSV (text, score, one column per trait, optional demographic columns)."""
+
+    file = fields.Raw(required=True, metadata={"type": "string", "format": "binary"})
+    rubric = fields.String(required=True, metadata={"description": "The rubric as JSON text."})
+    name = fields.String(required=True)
+    method = fields.String(load_default="head")
+    base_model = fields.String(load_default="default")
+    validation_fraction = fields.String(load_default="0.2")
+    seed = fields.String(load_default="13")
+    hyperparameters = fields.String(load_default=None, metadata={"description": "JSON object."})
+    callback_url = fields.String(load_default=None)
+
+
+class ModelViewSchema(Schema):
+    id = fields.String()
+    name = fields.String()
+    status = fields.String(metadata={"enum": ["candidate", "active", "retired"]})
+    rubric = fields.Dict()
+    base_model = fields.String()
+    method = fields.String()
+    metrics = fields.Dict(allow_none=True)
+    created_at = fields.String(metadata={"format": "date-time"})
+    activated_at = fields.String(allow_none=True, metadata={"format": "date-time"})
+    job_id = fields.String(allow_none=True)
+    checksum = fields.String(allow_none=True)
+    gate = fields.Dict(metadata={"description": "Whether the activation gate passes, and why."})
+
+
+class ModelEnvelopeSchema(Schema):
+    model = fields.Nested(ModelViewSchema)
+
+
+class ModelListSchema(Schema):
+    models = fields.List(fields.Nested(ModelViewSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class ModelListQuerySchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    status = fields.String(validate=validate.OneOf(["candidate", "active", "retired"]))
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    cursor = fields.String()
+
+
+class ActivateSchema(StrictSchema):
+    force = fields.Boolean(load_default=False)

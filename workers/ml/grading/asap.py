@@ -1,0 +1,447 @@
+"""The shipped per-prompt ASAP graders ("asap"): holistic score, trait scores, calibrated confidence.
+
+    g = AsapGrader.load(encoder=shared_encoder)
+    g.score([GradeRequest(text, rubric, "asap-3"), ...]) -> ModelScores   (interface.py; the review
+    flags and feedback are added by GradingService, service.py, as for every grader)
+
+One model per ASAP prompt ("1".."8"), trained on train.jsonl only by `python -m workers.ml.training.asap_stack`
+(everything chosen by 5-fold cross-validation on train.jsonl; dev.jsonl only reports). Per prompt:
+
+  stage 1  ridge on hashed n-grams (word 1-2-grams + char_wb 2-5-grams, log tf, l2; no vocabulary kept)
+           ridge on the MiniLM embedding + standardised rater-style features; the embedding is every
+           hidden state (the embedding layer's output and all 6 layers), each mean-pooled and
+           L2-normalised, concatenated, times meta["embedding"]["weight"] / sqrt(7) (Encoder.embed with
+           layers=True, one forward pass; weight 4: the embedding block then outweighs the 38
+           standardised features; both chosen by cross-validation on train.jsonl, docs/grading.md)
+  stage 2  gradient boosting (HistGradientBoostingRegressor) and a ridge on [rater-style features,
+           embedding PCA, the two stage-1 predictions (out-of-fold in training)], blended
+  bag      the holistic score averages 3 such stage-1 + stage-2 fits, each made on its own split of
+           train.jsonl into folds (model["bag"] holds the 2 extra members' weights and heads)
+  rounding each stage-2 prediction stretched to the human scores' spread (the mean and sd of the
+           out-of-fold predictions mapped onto the training scores', `stretch`; the bag averages the
+           stretched predictions), then plain rounding
+           (asap-stack-v1/v2 used per-prompt thresholds fitted for QWK; nested CV preferred the stretch)
+  traits   the same stage 2 per trait (stage-1 holistic predictions + a per-trait embedding ridge),
+           linear only, stretched and rounded the same way
+
+Rater-style features (`rater_features`): length (log words, chars, sentences, paragraphs), vocabulary
+(unique words, type-token, long words, rare words by pyspellchecker word frequency), spelling errors
+(pyspellchecker; @PERSON1-style anonymisation tokens skipped), sentence structure (mean/std/max
+sentence length, commas, clause words), readability (textstat), paragraphing and punctuation.
+
+Confidence = P(the human score lies within `tolerance(prompt)` of the score given), a logistic
+regression per prompt fitted on out-of-fold train predictions over (distance of the continuous
+prediction to the nearest rounding threshold, disagreement of the two stage-2 models, position on the
+scale). Tolerance: exact agreement for prompts whose range is <= 12 points (1-6); for wider ranges
+(prompt 7: 0-30, prompt 8: 0-60) within max(1, round(range / 10)) points, i.e. 3 and 6.
+
+Artifacts (workers/ml/grading/artifacts/asap/): meta.json (ranges, trait names, thresholds, version, CV
+figures), one joblib file per prompt, manifest.json with the sha256 of every file; every file's
+checksum is verified before anything is unpickled.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from workers.ml.grading import features as F
+from workers.ml.grading.interface import GradeRequest, ModelScores
+
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts" / "asap"
+N_WORD_HASH = 2 ** 17
+N_CHAR_HASH = 2 ** 17
+
+_ANON = re.compile(r"@[A-Z]+[0-9]*")
+_WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
+_SENT = re.compile(r"[^.!?]+[.!?]*")
+_PARA = re.compile(r"\n\s*\n|\t|\s{4,}")
+CLAUSE_WORDS = frozenset("because although though while since when whenever if unless which who whom whose "
+                         "that whereas where after before until so".split())
+
+
+def tolerance(lo: int, hi: int) -> int:
+    """Points within which a score counts as agreeing: exact for ranges <= 12, else max(1, round(range/10))."""
+    rng = int(hi) - int(lo)
+    return 0 if rng <= 12 else max(1, int(round(rng / 10)))
+
+
+# --- rater-style features --------------------------------------------------------------------------------
+
+@lru_cache(maxsize=1)
+def _word_freq() -> dict:
+    from spellchecker import SpellChecker
+
+    return dict(SpellChecker(language="en", distance=1).word_frequency.dictionary)
+
+
+FEATURE_NAMES = [
+    "log_words", "log_chars", "log_sentences", "log_paragraphs", "log_unique", "type_token", "root_ttr",
+    "avg_word_len", "std_word_len", "long_word_share", "very_long_word_share", "rare_word_share",
+    "mean_log_freq", "log_misspelled", "misspelled_share", "log_unique_misspelled",
+    "mean_sent_len", "std_sent_len", "max_sent_len", "commas_per_sent", "clause_per_sent",
+    "flesch", "fk_grade", "syllables_per_word", "polysyllable_share",
+    "words_per_paragraph", "exclaim_per_100", "question_per_100", "semicolon_colon_per_100",
+    "quotes_per_100", "apostrophe_per_100", "paren_per_100", "lower_start_share", "lowercase_i",
+    "anon_per_100", "transitions_per_100", "has_conclusion", "caps_word_share",
+]
+
+
+def _syllables(w: str) -> int:
+    w = w.lower()
+    groups = re.findall(r"[aeiouy]+", w)
+    n = len(groups)
+    if w.endswith("e") and n > 1 and not w.endswith(("le", "ee")):
+        n -= 1
+    return max(n, 1)
+
+
+def rater_features(text: str) -> list[float]:
+    text = text or ""
+    n_anon = len(_ANON.findall(text))
+    clean = _ANON.sub(" Name ", text)
+    words = _WORD.findall(clean)
+    lw = [w.lower() for w in words]
+    n = len(lw)
+    nn = max(n, 1)
+    freq = _word_freq()
+    real = [w for w in lw if w != "name"]
+    known = [w for w in real if w in freq]
+    miss = [w for w in real if w not in freq and "'" not in w]
+    sentences = [s for s in _SENT.findall(clean) if _WORD.search(s)]
+    slen = np.array([len(_WORD.findall(s)) for s in sentences] or [0], dtype=float)
+    ns = max(len(sentences), 1)
+    paras = [p for p in _PARA.split(text.strip()) if p.strip()]
+    wl = np.array([len(w) for w in words] or [0], dtype=float)
+    syl = np.array([_syllables(w) for w in words] or [0], dtype=float)
+    logf = [math.log10(freq[w] + 1) for w in known]
+    st = F.stats(text)
+    flesch = 206.835 - 1.015 * (n / ns) - 84.6 * (syl.sum() / nn)
+    fk = 0.39 * (n / ns) + 11.8 * (syl.sum() / nn) - 15.59
+    per100 = 100.0 / nn
+    return [
+        math.log1p(n), math.log1p(len(text)), math.log1p(len(sentences)), math.log1p(len(paras)),
+        math.log1p(len(set(lw))), len(set(lw)) / nn, len(set(lw)) / math.sqrt(nn),
+        float(wl.mean()), float(wl.std()), float((wl >= 7).mean()), float((wl >= 10).mean()),
+        (sum(1 for w in known if freq[w] < 2000) / max(len(known), 1)), (float(np.mean(logf)) if logf else 0.0),
+        math.log1p(len(miss)), len(miss) / max(len(real), 1), math.log1p(len(set(miss))),
+        float(slen.mean()), float(slen.std()), float(min(slen.max(), 150)),
+        text.count(",") / ns, sum(1 for w in lw if w in CLAUSE_WORDS) / ns,
+        float(np.clip(flesch, -100, 150)), float(np.clip(fk, -5, 40)), float(syl.mean()), float((syl >= 3).mean()),
+        n / max(len(paras), 1), text.count("!") * per100, text.count("?") * per100,
+        (text.count(";") + text.count(":")) * per100, (text.count('"') + text.count("\u201c")) * per100,
+        (text.count("'") + text.count("\u2019")) * per100, text.count("(") * per100,
+        st.lowercase_starts / ns, math.log1p(st.lowercase_i), n_anon * per100, 100.0 * st.transitions / nn,
+        float(st.has_conclusion), sum(1 for w in words if len(w) > 1 and w.isupper()) / nn,
+    ]
+
+
+def feature_matrix(texts: list[str]) -> np.ndarray:
+    return np.array([rater_features(t) for t in texts], dtype=np.float64).reshape(len(texts), len(FEATURE_NAMES))
+
+
+# --- hashed n-grams (no vocabulary is ever stored) ------------------------------------------------------
+
+@lru_cache(maxsize=1)
+def _hashers():
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    word = HashingVectorizer(n_features=N_WORD_HASH, ngram_range=(1, 2), alternate_sign=False, norm=None,
+                             lowercase=True, token_pattern=r"(?u)\b\w+\b")
+    char = HashingVectorizer(n_features=N_CHAR_HASH, analyzer="char_wb", ngram_range=(2, 5),
+                             alternate_sign=False, norm=None, lowercase=True)
+    return word, char
+
+
+def ngram_matrix(texts: list[str]):
+    """log(1+tf) word 1-2-grams and char_wb 2-5-grams, each block l2-normalised, side by side (sparse)."""
+    import scipy.sparse as sp
+    from sklearn.preprocessing import normalize
+
+    clean = [_ANON.sub(" ", t or "") for t in texts]
+    blocks = []
+    for h in _hashers():
+        X = h.transform(clean).tocsr().astype(np.float32)
+        X.data = np.log1p(X.data)
+        blocks.append(normalize(X))
+    return sp.hstack(blocks).tocsr()
+
+
+# --- the per-prompt model --------------------------------------------------------------------------------
+
+def apply_thresholds(pred: np.ndarray, thresholds, lo: int, hi: int) -> np.ndarray:
+    """Continuous predictions -> integers in [lo, hi]: lo + number of thresholds passed (or plain rounding)."""
+    pred = np.asarray(pred, dtype=float)
+    if thresholds is None:
+        return np.clip(np.rint(pred), lo, hi).astype(int)
+    return (lo + np.searchsorted(np.asarray(thresholds, dtype=float), pred, side="right")).astype(int)
+
+
+def threshold_distance(pred: np.ndarray, thresholds, lo: int, hi: int) -> np.ndarray:
+    t = np.asarray(thresholds if thresholds is not None else np.arange(lo, hi) + 0.5, dtype=float)
+    return np.min(np.abs(np.asarray(pred, dtype=float)[:, None] - t[None, :]), axis=1)
+
+
+def stretch(head: dict, pred: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """A stage-2 prediction clipped to [lo - 0.49, hi + 0.49], then (heads from asap-stack-v3 on) put on the
+    human scores' spread: ym + (pred - m) * k, k = sd(human) / sd(out-of-fold prediction), clipped again.
+    Ridge and boosting shrink towards the mean; plain rounding of the stretched prediction beat rounding
+    thresholds fitted for QWK in nested cross-validation (docs/grading.md)."""
+    pred = np.clip(np.asarray(pred, dtype=float), lo - 0.49, hi + 0.49)
+    st = head.get("stretch")
+    if st is None:
+        return pred
+    m, k, ym = st
+    return np.clip(ym + (pred - m) * k, lo - 0.49, hi + 0.49)
+
+
+def head_predict(head: dict, X2: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(blend, gbm, linear) continuous predictions of one stage-2 head."""
+    from threadpoolctl import threadpool_limits
+
+    lin = ((X2 - head["x_mean"]) / head["x_std"]) @ head["lin_w"] + head["lin_b"]
+    if head["gbm"] is None:
+        return lin, lin, lin
+    with threadpool_limits(limits=1, user_api="openmp"):  # tiny batches: threads cost more than they give
+        g = head["gbm"].predict(X2)
+    w = head["blend"]
+    return w * g + (1 - w) * lin, g, lin
+
+
+def embedding_scale(weight: float, n_states: int) -> float:
+    """What the every-hidden-state embedding is multiplied by before the models read it."""
+    return float(weight) / math.sqrt(n_states)
+
+
+def stage1_inputs(model: dict, feats: np.ndarray, emb: np.ndarray) -> np.ndarray:
+    """Z, the standardised [emb, feats] the embedding ridges read (the same for every bag member)."""
+    return np.hstack([np.asarray(emb, dtype=np.float64), (feats - model["f_mean"]) / model["f_std"]])
+
+
+def stage1(member: dict, Xng, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(n-gram ridge prediction, embedding ridge prediction) of one member's stage-1 weights."""
+    ng = np.asarray(Xng @ member["ng_w"].astype(np.float32)).ravel().astype(np.float64) + member["ng_b"]
+    return ng, Z @ member["emb_w"] + member["emb_b"]
+
+
+def stage2_base(model: dict, feats: np.ndarray, emb: np.ndarray) -> np.ndarray:
+    """The stage-2 inputs every bag member shares: the features and the embedding's principal components."""
+    pcs = (np.asarray(emb, dtype=np.float64) - model["pca_mean"]) @ model["pca_components"].T
+    return np.hstack([feats, pcs])
+
+
+def stage2_inputs(base: np.ndarray, ng_pred: np.ndarray, emb_pred: np.ndarray) -> np.ndarray:
+    """X2: stage2_base and one member's two stage-1 predictions."""
+    return np.hstack([base, ng_pred[:, None], emb_pred[:, None]])
+
+
+def _logistic(model: dict | None, X: np.ndarray) -> np.ndarray:
+    if model is None:
+        return np.full(len(X), 0.5)
+    z = X @ model["coef"] + model["intercept"]
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def confidence_inputs(pred: np.ndarray, gbm: np.ndarray, lin: np.ndarray, thresholds, lo: int, hi: int) -> np.ndarray:
+    """What the confidence model sees: distance to the nearest threshold, stage-2 disagreement, position."""
+    rng = float(hi - lo)
+    tol = tolerance(lo, hi)
+    d = threshold_distance(pred, thresholds, lo, hi)
+    pos = np.clip((pred - lo) / rng, 0, 1)
+    return np.column_stack([np.minimum(d, 1.0) + tol, np.abs(gbm - lin) / rng * 10, pos, pos ** 2])
+
+
+def raw_confidence(pred: np.ndarray, given: np.ndarray, sd: float, lo: int, hi: int) -> np.ndarray:
+    """Uncalibrated baseline: P(|N(pred, sd^2) - given| <= tolerance + 1/2) with sd = the out-of-fold RMSE."""
+    tol = tolerance(lo, hi) + 0.5
+    z1 = (given - tol - pred) / max(sd, 1e-6)
+    z2 = (given + tol - pred) / max(sd, 1e-6)
+    erf = np.vectorize(math.erf)
+    return np.clip(0.5 * (erf(z2 / math.sqrt(2)) - erf(z1 / math.sqrt(2))), 0, 1)
+
+
+def predict_prompt(model: dict, texts: list[str], emb: np.ndarray, feats: np.ndarray | None = None, Xng=None) -> dict:
+    """Every number the grader needs for essays of one prompt (continuous and integer, holistic and traits)."""
+    feats = feature_matrix(texts) if feats is None else feats
+    Xng = ngram_matrix(texts) if Xng is None else Xng
+    lo, hi = model["range"]
+    # the holistic score: the mean of the members' stretched predictions (model["bag"]: the extra members'
+    # stage-1 weights and heads, from asap-stack-v3 on; Z and member 0's stage-2 inputs X2 feed the traits)
+    Z = stage1_inputs(model, feats, emb)
+    base = stage2_base(model, feats, emb)
+    preds, gs, lins, X2 = [], [], [], None
+    for member in [model, *(model.get("bag") or [])]:
+        X2i = stage2_inputs(base, *stage1(member, Xng, Z))
+        X2 = X2i if X2 is None else X2
+        p_i, g_i, l_i = head_predict(member["holistic"], X2i)
+        preds.append(stretch(member["holistic"], p_i, lo, hi))
+        gs.append(g_i)
+        lins.append(l_i)
+    pred, g, lin = np.mean(preds, axis=0), np.mean(gs, axis=0), np.mean(lins, axis=0)
+    score = apply_thresholds(pred, model["holistic"]["thresholds"], lo, hi)
+    conf_x = confidence_inputs(pred, g, lin, model["holistic"]["thresholds"], lo, hi)
+    conf = _logistic(model.get("confidence"), conf_x)
+    traits = {}
+    for name, th in model["traits"].items():
+        tlo, thi = th["range"]
+        tp = Z @ th["emb_w"] + th["emb_b"]
+        tpred, _, _ = head_predict(th, np.hstack([X2, tp[:, None]]))
+        traits[name] = apply_thresholds(stretch(th, tpred, tlo, thi), th["thresholds"], tlo, thi)
+    return {"pred": pred, "score": score, "gbm": g, "lin": lin, "confidence": conf,
+            "raw_confidence": raw_confidence(pred, score, model["oof_rmse"], lo, hi), "traits": traits}
+
+
+# --- the runtime grader ----------------------------------------------------------------------------------
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class ChecksumError(ValueError):
+    pass
+
+
+def verified_files(artifacts_dir: Path) -> tuple[dict, str]:
+    """manifest.json's {file: sha256}, every listed file checked; raises ChecksumError on any mismatch."""
+    manifest_path = artifacts_dir / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    files = manifest.get("files") or {}
+    if "meta.json" not in files:
+        raise ChecksumError(f"{manifest_path}: meta.json is not listed")
+    for name, digest in files.items():
+        p = artifacts_dir / name
+        if Path(name).name != name or not p.is_file():
+            raise ChecksumError(f"{manifest_path}: {name!r} is missing or not a plain file name")
+        got = sha256_file(p)
+        if got != digest:
+            raise ChecksumError(f"{p}: sha256 {got[:12]}... does not match the manifest ({digest[:12]}...)")
+    return files, hashlib.sha256(manifest_path.read_bytes()).hexdigest()
+
+
+def rubric_from_meta(meta: dict, p: str) -> dict:
+    """The API rubric of prompt p's grader (model 'asap-p'): its score range and traits, no task text."""
+    lo, hi = meta["ranges"][p]
+    return {"name": f"ASAP prompt {p}", "scale": {"min": lo, "max": hi, "step": 1},
+            "traits": [{"name": t, "scale": {"min": a, "max": b, "step": 1}}
+                       for t, (a, b) in meta["trait_ranges"][p].items()]}
+
+
+class AsapGrader:
+    def __init__(self, encoder, models: dict, meta: dict, digest: str):
+        self.encoder = encoder
+        self.models = models
+        self.meta = meta
+        # what the models read: every hidden state (meta "embedding"), or, in artifacts from before
+        # asap-stack-v2, the plain last-layer embedding
+        spec = meta.get("embedding") or {"states": "last", "weight": 1.0}
+        self.all_layers = spec["states"] == "all"
+        self.emb_scale = embedding_scale(spec["weight"], encoder.n_states) if self.all_layers else 1.0
+        if self.all_layers:
+            from workers.ml.encoder import AllLayers
+
+            self.embedder = AllLayers(encoder)
+        else:
+            self.embedder = encoder
+        self.version = f"{meta['version']}+{digest[:12]}"
+        # per prompt ({prompt: cut}); one number for all prompts in artifacts from before asap-stack-v2
+        self.low_confidence = meta["low_confidence"]
+
+    @classmethod
+    def load(cls, encoder=None, artifacts_dir: str | Path | None = None) -> AsapGrader:
+        import joblib
+
+        d = Path(artifacts_dir) if artifacts_dir else ARTIFACTS
+        files, digest = verified_files(d)
+        meta = json.loads((d / "meta.json").read_text())
+        models = {}
+        for p in meta["prompts"]:
+            name = meta["model_files"][p]
+            if name not in files:
+                raise ChecksumError(f"{d / name} is not in the manifest")
+            models[p] = joblib.load(d / name)  # checksum verified above
+        if encoder is None:
+            from workers.ml.encoder import Encoder
+
+            encoder = Encoder(max_length=meta.get("max_length", 512))
+        if encoder.dim != meta["embedding_dim"]:
+            raise ValueError(f"artifacts expect {meta['embedding_dim']}-d embeddings, encoder gives {encoder.dim}")
+        want = (meta.get("embedding") or {}).get("n_states")
+        if want is not None and want != encoder.n_states:
+            raise ValueError(f"artifacts expect {want} hidden states, encoder has {encoder.n_states}")
+        return cls(encoder, models, meta, digest)
+
+    def prompts(self) -> list[str]:
+        return list(self.meta["prompts"])
+
+    def rubric(self, prompt_id: str) -> dict:
+        p = str(prompt_id)
+        if p not in self.meta["ranges"]:
+            raise KeyError(f"unknown ASAP prompt {prompt_id!r}; known: {', '.join(self.prompts())}")
+        return rubric_from_meta(self.meta, p)
+
+    @staticmethod
+    def prompt_of(model_id: str) -> str:
+        """'asap-3' -> '3' (the prompt whose shipped grader model 'asap-3' is)."""
+        return str(model_id).split("-", 1)[1] if str(model_id).startswith("asap-") else str(model_id)
+
+    def score(self, requests: Sequence[GradeRequest], emb: np.ndarray | None = None) -> ModelScores:
+        """Each request's model names its prompt ('asap-3'). emb: self.embedder.embed(texts) when the
+        caller has it; else ONE encoder call for the batch. Trait scores come back under the request
+        rubric's own trait names (matched case-insensitively)."""
+        texts = [r.text for r in requests]
+        pids = [self.prompt_of(r.model) for r in requests]
+        for p in pids:
+            self.rubric(p)  # unknown prompt: fail before encoding
+        if emb is None:
+            emb = self.embedder.embed(list(texts)) if texts else np.zeros((0, self.embedder.dim))
+        if len(texts) and np.asarray(emb).shape[1] != self.embedder.dim:
+            raise ValueError(f"emb has {np.asarray(emb).shape[1]} columns; these graders read "
+                             f"{self.embedder.dim} (self.embedder.embed(texts))")
+        rows = self.predict(texts, pids, emb) if texts else []
+        traits, confs, unsure = [], [], []
+        for req, p, r in zip(requests, pids, rows):
+            names = {t["name"].lower(): t["name"] for t in req.rubric.get("traits") or []}
+            traits.append({names.get(k.lower(), k): float(v) for k, v in r["traits"].items()})
+            conf = round(min(max(r["confidence"], 0.0), 1.0), 3)
+            confs.append(float(conf))
+            unsure.append(conf < self.low_confidence_cut(p))
+        return ModelScores([float(r["score"]) for r in rows], traits, confs, unsure, self.version,
+                           self.plain_embedding(emb) if len(texts) else None, pids)
+
+    def low_confidence_cut(self, prompt_id: str) -> float:
+        """Confidence under this gets 'low confidence' in review_reasons (~2 % of the prompt's CV essays)."""
+        lc = self.low_confidence
+        return float(lc[str(prompt_id)] if isinstance(lc, dict) else lc)
+
+    def plain_embedding(self, emb: np.ndarray) -> np.ndarray:
+        """The last-layer embedding (what the review flags read) inside the embedder's output."""
+        return np.asarray(emb)[:, -self.encoder.dim:]
+
+    def predict(self, texts: list[str], prompt_ids: list[str], emb: np.ndarray) -> list[dict]:
+        """predict_prompt's numbers per essay, grouped by prompt and put back in order.
+        emb: self.embedder.embed(texts)."""
+        pids = [str(p) for p in prompt_ids]
+        feats = feature_matrix(texts)
+        Xng = ngram_matrix(texts)
+        emb = np.asarray(emb) * self.emb_scale
+        rows: list[dict] = [{} for _ in texts]
+        for p in sorted(set(pids), key=lambda s: int(s) if s.isdigit() else 0):
+            if p not in self.models:
+                raise KeyError(f"unknown ASAP prompt {p!r}")
+            idx = [i for i, q in enumerate(pids) if q == p]
+            r = predict_prompt(self.models[p], [texts[i] for i in idx], emb[idx], feats[idx], Xng[idx])
+            for j, i in enumerate(idx):
+                rows[i] = {"pred": float(r["pred"][j]), "score": int(r["score"][j]),
+                           "confidence": float(r["confidence"][j]), "raw_confidence": float(r["raw_confidence"][j]),
+                           "traits": {t: int(v[j]) for t, v in r["traits"].items()}}
+        return rows

