@@ -22,12 +22,18 @@ demo: $(STAMP)
 services:
 	bash scripts/ensure_services.sh
 
+# Tiers, fastest first: tests/fast needs no service (run with Postgres and Redis pointed at a closed
+# port, so a test that reaches for one fails), then tests/integration (Postgres, Redis, in process) and
+# tests/e2e (real gunicorn and Celery worker processes). tests/chaos: `make chaos`.
+NO_SERVICES := EDUQ_TEST_PG_ADMIN_URL=postgresql+psycopg://nobody@127.0.0.1:9/none EDUQ_TEST_REDIS_URL=redis://127.0.0.1:9/0
+
 test: $(STAMP) services
 	bash scripts/ensure_browser.sh
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit tests/e2e
+	$(NO_SERVICES) $(BIN)/python -m pytest -q -p no:cacheprovider tests/fast
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/integration tests/e2e
 
-test-fast: $(STAMP) services
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit
+test-fast: $(STAMP)
+	$(NO_SERVICES) $(BIN)/python -m pytest -q -p no:cacheprovider tests/fast
 
 # fault tests: restart Redis, stop Postgres, kill the API, poison essays (~8 min; see docs/reliability.md)
 chaos: $(STAMP) services
@@ -43,8 +49,10 @@ bench: $(STAMP) services
 train-default: $(STAMP)
 	$(BIN)/python -m workers.ml.training.default_head --data ../shared/data/asap/train.jsonl --out workers/ml/grading/artifacts/
 
+# the layout's rules (pyproject.toml): ruff, and the import-linter contracts
 lint: $(STAMP)
-	$(BIN)/ruff check app workers tests
+	$(BIN)/ruff check app workers tests bench scripts migrations
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf var .pytest_cache

@@ -5,10 +5,11 @@ plain lines for local reading; EDUQ_LOG_LEVEL sets the level (INFO)."""
 from __future__ import annotations
 
 import logging
-import os
 import sys
 
 from pythonjsonlogger.json import JsonFormatter
+
+from app.settings import settings
 
 _done = False
 
@@ -18,13 +19,14 @@ def configure(force: bool = False) -> None:
     if _done and not force:
         return
     handler = logging.StreamHandler(sys.stderr)
-    if os.environ.get("EDUQ_LOG_FORMAT", "json") == "json":
+    cfg = settings()
+    if cfg.log_format == "json":
         handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s",
                                            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"}))
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     root = logging.getLogger("eduq")
     root.handlers[:] = [handler]
-    root.setLevel(os.environ.get("EDUQ_LOG_LEVEL", "INFO"))
+    root.setLevel(cfg.log_level)
     root.propagate = False
     _done = True

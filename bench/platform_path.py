@@ -59,7 +59,7 @@ def run_platform(jobs: list[dict], log_dir: Path, redis_url: str = "redis://127.
                                stdout=open(log_dir / "bench-api.log", "wb"), stderr=subprocess.STDOUT)
         procs.append(api)
         wlog = log_dir / "bench-worker.log"
-        worker = subprocess.Popen([str(BIN / "celery"), "-A", "app.lifecycle.broker", "worker", "-Q", "grading", "-c", "1",
+        worker = subprocess.Popen([str(BIN / "celery"), "-A", "workers.celery_app", "worker", "-Q", "grading", "-c", "1",
                                    "-P", "prefork", "-n", f"bench-{uuid.uuid4().hex[:6]}@%h", "--without-gossip",
                                    "--without-mingle", "-l", "INFO"], env=env, cwd=ROOT, start_new_session=True,
                                   stdout=open(wlog, "wb"), stderr=subprocess.STDOUT)

@@ -45,7 +45,7 @@ def rubric_for(p: str, rubrics: dict) -> dict:
 
 
 def mean_qwk(rows: list[dict], scores: list[float], rubrics: dict) -> float:
-    from workers.ml.evaluation.stats import qwk
+    from workers.ml.stats import qwk
 
     per = []
     for p in sorted(rubrics):

@@ -49,7 +49,7 @@ def main() -> int:
         subprocess.Popen([str(BIN / "gunicorn"), "-w", "1", "-k", "gthread", "--threads", "4", "-b", f"127.0.0.1:{port}",
                           "app.wsgi:app"], env=env, cwd=ROOT, stdout=open(logs / "api.log", "wb"),
                          stderr=subprocess.STDOUT, start_new_session=True),
-        subprocess.Popen([str(BIN / "celery"), "-A", "app.lifecycle.broker", "worker", "-Q", "grading,lessons,maintenance",
+        subprocess.Popen([str(BIN / "celery"), "-A", "workers.celery_app", "worker", "-Q", "grading,lessons,maintenance",
                           "-c", "1", "-P", "prefork", "-n", "demo@%h", "--without-gossip", "--without-mingle", "-l", "INFO"],
                          env=env, cwd=ROOT, stdout=open(logs / "worker.log", "wb"), stderr=subprocess.STDOUT,
                          start_new_session=True),

@@ -47,7 +47,7 @@ def wait(base, h, job, timeout=3600):
 
 
 def run(base: str, token: str, asap: Path, prompts: list[int]) -> dict:
-    from workers.ml.evaluation.finetune_metrics import qwk
+    from workers.ml.stats import qwk
 
     h = {"Authorization": f"Bearer {token}"}
     rows = {}
@@ -87,7 +87,7 @@ def run(base: str, token: str, asap: Path, prompts: list[int]) -> dict:
         lo = rb["scale"]["min"]
         human = [int(e["score"] - lo) for e in dev]
         pred = [int(round(got[str(e["essay_id"])] - lo)) for e in dev]
-        rows[p] = {"dev_qwk": round(qwk(human, pred, int(rb["scale"]["max"] - lo) + 1), 4),
+        rows[p] = {"dev_qwk": round(qwk(human, pred, 0, int(rb["scale"]["max"] - lo)), 4),
                    "validation_qwk": model["metrics"]["qwk"], "n_train": model["metrics"]["n_train"],
                    "n_dev": len(dev), "fine_tune_wall_s": round(wall, 1), "model": model["id"]}
         print(p, rows[p], flush=True)

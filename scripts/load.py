@@ -34,11 +34,11 @@ from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.conftest import create_database, drop_database, free_port
 
+ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 DATA = ROOT.parent / "shared" / "data" / "asap" / "dev.jsonl"
 RUBRIC = {"name": "Load test rubric", "prompt": "Write a persuasive letter.",
@@ -113,7 +113,9 @@ def db_counts(db_url: str, job_ids: list[str]) -> dict:
 
     eng = create_engine(db_url)
     with eng.connect() as c:
-        q = lambda sql: c.execute(text(sql), {"ids": job_ids}).all()
+        def q(sql: str) -> list:
+            return c.execute(text(sql), {"ids": job_ids}).all()
+
         jobs = dict(q("SELECT status, count(*) FROM jobs WHERE id = ANY(:ids) GROUP BY status"))
         essays = dict(q("SELECT status, count(*) FROM essays WHERE job_id = ANY(:ids) GROUP BY status"))
         n_results = q("SELECT count(*) FROM grading_results WHERE job_id = ANY(:ids)")[0][0]
@@ -132,164 +134,252 @@ def db_counts(db_url: str, job_ids: list[str]) -> dict:
             "inconsistent_jobs": inconsistent}
 
 
-def run(n_essays: int, n_jobs: int, n_clients: int, out: Path | None, log_dir: Path,
-        redis_url: str, timeout_s: float, keep_db: bool = False, poll_every_s: float = 5.0) -> dict:
-    import redis
-
-    texts = load_texts()
+def job_bodies(texts: list[str], n_essays: int, n_jobs: int) -> list[dict]:
+    """The jobs' request bodies: n_essays essays spread over n_jobs jobs, texts taken in turn."""
     per_job = [n_essays // n_jobs + (1 if j < n_essays % n_jobs else 0) for j in range(n_jobs)]
     bodies, k = [], 0
     for j, n in enumerate(per_job):
         essays = [{"id": f"j{j}-e{i}", "text": texts[(k + i) % len(texts)]} for i in range(n)]
         k += n
         bodies.append({"rubric": RUBRIC, "essays": essays})
+    return bodies
 
+
+def stack_env(db_url: str, redis_url: str, log_dir: Path) -> dict:
+    """Environment of the API, the worker and the eduq commands run for the load test."""
+    return dict(os.environ, DATABASE_URL=db_url, CELERY_BROKER_URL=redis_url, PYTHONUNBUFFERED="1",
+                EDUQ_VAR_DIR=str(log_dir), EDUQ_LOG_FORMAT="text", EDUQ_RATE_LIMIT="", EDUQ_SUBMIT_RATE_LIMIT="",
+                OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "2"))
+
+
+def prepare_db(env: dict) -> dict:
+    """Migrate the fresh database and create the load teacher; returns its Authorization header."""
+    subprocess.run([str(BIN / "eduq"), "db", "upgrade"], env=env, check=True, cwd=ROOT, capture_output=True)
+    made = subprocess.run([str(BIN / "eduq"), "teachers", "create", "--email", "load@example.org", "--name", "Load"],
+                          env=env, check=True, cwd=ROOT, capture_output=True, text=True)
+    return {"Authorization": f"Bearer {made.stdout.strip().splitlines()[-1]}"}
+
+
+def start_api(port: int, env: dict, log_dir: Path) -> subprocess.Popen:
+    """gunicorn (2 gthread workers) serving the API on 127.0.0.1:port, logging to load-api.log."""
+    return subprocess.Popen([str(BIN / "gunicorn"), "-w", "2", "-k", "gthread", "--threads", "8", "-b",
+                             f"127.0.0.1:{port}", "--timeout", "120", "app.wsgi:app"], env=env, cwd=ROOT,
+                            start_new_session=True, stdout=open(log_dir / "load-api.log", "wb"),
+                            stderr=subprocess.STDOUT)
+
+
+def start_worker(env: dict, wlog: Path) -> subprocess.Popen:
+    """A one-process Celery worker on the grading and maintenance queues, logging to wlog."""
+    return subprocess.Popen([str(BIN / "celery"), "-A", "app.lifecycle.broker", "worker", "-Q",
+                             "grading,maintenance", "-c", "1", "-P", "prefork", "-n",
+                             f"load-{uuid.uuid4().hex[:6]}@%h", "--without-gossip", "--without-mingle",
+                             "-l", "INFO"], env=env, cwd=ROOT, start_new_session=True,
+                            stdout=open(wlog, "wb"), stderr=subprocess.STDOUT)
+
+
+def wait_api(base: str, api: subprocess.Popen, log_dir: Path) -> None:
+    """Until /readyz answers 200; RuntimeError with the log's tail if the API dies or 120 s pass."""
+    deadline = time.time() + 120
+    while True:
+        try:
+            if requests.get(base + "/readyz", timeout=2).status_code == 200:
+                break
+        except requests.RequestException:
+            pass
+        if api.poll() is not None or time.time() > deadline:
+            raise RuntimeError((log_dir / "load-api.log").read_text(errors="replace")[-3000:])
+        time.sleep(0.2)
+
+
+def wait_worker(worker: subprocess.Popen, wlog: Path) -> None:
+    """Until the worker logs "ready."; RuntimeError with the log's tail if it dies or 300 s pass."""
+    deadline = time.time() + 300
+    while "ready." not in wlog.read_text(errors="replace"):
+        if worker.poll() is not None or time.time() > deadline:
+            raise RuntimeError(wlog.read_text(errors="replace")[-3000:])
+        time.sleep(0.2)
+
+
+class Clients:
+    """The client threads: each submits jobs from the shared queue, then polls its own jobs until finished."""
+
+    def __init__(self, bodies: list[dict], base: str, headers: dict, timeout_s: float, poll_every_s: float):
+        self.base, self.headers, self.poll_every_s = base, headers, poll_every_s
+        self.work: queue.Queue = queue.Queue()
+        for j, b in enumerate(bodies):
+            self.work.put((j, b))
+        self.submit_ms: list[float] = []
+        self.poll_ms: list[float] = []
+        self.errors: list[str] = []
+        self.job_ids: list[str | None] = [None] * len(bodies)
+        self.first_finished: list[float] = []
+        self.lock = threading.Lock()
+        self.t0 = time.monotonic()
+        self.end_by = time.time() + timeout_s
+
+    def run(self, n_clients: int) -> float:
+        """Run n_clients client threads to the end; returns the seconds since the clients' start."""
+        threads = [threading.Thread(target=self.client, args=(c,), daemon=True) for c in range(n_clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return time.monotonic() - self.t0
+
+    def client(self, c: int) -> None:
+        """One client: submit jobs until the queue is empty, then poll them."""
+        mine: list[str] = []
+        while True:
+            try:
+                j, body = self.work.get_nowait()
+            except queue.Empty:
+                break
+            self.submit(j, body, mine)
+        self.poll(mine)
+
+    def error(self, msg: str) -> None:
+        """Record a client error."""
+        with self.lock:
+            self.errors.append(msg)
+
+    def submit(self, j: int, body: dict, mine: list[str]) -> None:
+        """POST job j (same Idempotency-Key each time, at most 10 tries); its id goes to job_ids and mine."""
+        key = f"load-{j}"
+        for _ in range(10):
+            s0 = time.perf_counter()
+            try:
+                r = requests.post(self.base + "/api/v1/grading-jobs", json=body, timeout=60,
+                                  headers={**self.headers, "Idempotency-Key": key})
+            except requests.RequestException as e:
+                self.error(f"POST job {j}: {type(e).__name__}")
+                time.sleep(1)
+                continue
+            ms = (time.perf_counter() - s0) * 1000
+            if r.status_code in (200, 202):
+                with self.lock:
+                    self.submit_ms.append(ms)
+                self.job_ids[j] = r.json()["job"]["id"]
+                mine.append(self.job_ids[j])
+                return
+            self.error(f"POST job {j}: {r.status_code} {r.text[:200]}")
+            time.sleep(float(r.headers.get("Retry-After", 1)))
+
+    def poll(self, mine: list[str]) -> None:
+        """Rounds of conditional GETs of the unfinished jobs, every poll_every_s, until all finish or time is up."""
+        left = list(mine)
+        etags: dict[str, str] = {}
+        while left and time.time() < self.end_by:
+            for jid in list(left):
+                self.poll_one(jid, etags, left)
+            time.sleep(self.poll_every_s)
+
+    def poll_one(self, jid: str, etags: dict[str, str], left: list[str]) -> None:
+        """GET one job (If-None-Match with its last ETag); a finished job leaves ``left``."""
+        s0 = time.perf_counter()
+        cond = {"If-None-Match": etags[jid]} if jid in etags else {}
+        try:
+            r = requests.get(f"{self.base}/api/v1/jobs/{jid}", headers={**self.headers, **cond}, timeout=60)
+        except requests.RequestException as e:
+            self.error(f"GET {jid}: {type(e).__name__}")
+            return
+        ms = (time.perf_counter() - s0) * 1000
+        with self.lock:
+            self.poll_ms.append(ms)
+        if r.status_code == 200:
+            etags[jid] = r.headers.get("ETag", "")
+            if r.json()["job"]["status"] in FINISHED:
+                left.remove(jid)
+                with self.lock:
+                    self.first_finished.append(time.monotonic() - self.t0)
+
+
+def results_returned(base: str, headers: dict, accepted: list[str]) -> int:
+    """Results the API returns for the accepted jobs, every page."""
+    returned = 0
+    for jid in accepted:
+        cursor = None
+        while True:
+            url = f"{base}/api/v1/jobs/{jid}/results?limit=1000" + (f"&cursor={cursor}" if cursor else "")
+            page = requests.get(url, headers=headers, timeout=60).json()
+            returned += len(page["results"])
+            cursor = page.get("next_cursor")
+            if not cursor:
+                break
+    return returned
+
+
+def make_report(n_essays: int, n_jobs: int, n_clients: int, cl: Clients, accepted: list[str], returned: int,
+                counts: dict, elapsed: float, rss_samples: list) -> dict:
+    """The figures of a run (see the module's docstring), with "ok"."""
+    # warm-up: until the first job finished (model loaded, first batches run), at least 10 s
+    warmup = max(10.0, min(cl.first_finished) if cl.first_finished else 10.0)
+    submit_ms, poll_ms, errors = cl.submit_ms, cl.poll_ms, cl.errors
+    report = {
+        "command": f"scripts/load.py --essays {n_essays} --jobs {n_jobs} --clients {n_clients}",
+        "essays": n_essays, "jobs": n_jobs, "clients": n_clients, "accepted_jobs": len(accepted),
+        "finished_jobs": sum(v for k, v in counts["jobs_by_status"].items() if k in FINISHED),
+        "seconds": round(elapsed, 1), "essays_per_s": round(n_essays / elapsed, 1),
+        "results_returned_by_api": returned, **counts,
+        "submit_ms": {"n": len(submit_ms), "p50": _r(pct(submit_ms, 50)), "p99": _r(pct(submit_ms, 99))},
+        "poll_ms": {"n": len(poll_ms), "p50": _r(pct(poll_ms, 50)), "p99": _r(pct(poll_ms, 99))},
+        "worker_rss": rss_summary(rss_samples, warmup),
+        "client_errors": len(errors), "client_error_examples": errors[:5],
+    }
+    report["ok"] = (report["accepted_jobs"] == n_jobs and report["finished_jobs"] == n_jobs and
+                    report["lost"] == 0 and report["duplicated"] == 0 and returned == n_essays and
+                    counts["inconsistent_jobs"] == 0)
+    return report
+
+
+def stop_procs(procs: list[subprocess.Popen]) -> None:
+    """SIGTERM every process group, wait up to 30 s each, SIGKILL the ones still there."""
+    for p in procs:
+        try:
+            os.killpg(p.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    for p in procs:
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+
+
+def run(n_essays: int, n_jobs: int, n_clients: int, out: Path | None, log_dir: Path,
+        redis_url: str, timeout_s: float, keep_db: bool = False, poll_every_s: float = 5.0) -> dict:
+    """One load test against a fresh database and its own API and worker (see the module's docstring)."""
+    import redis
+
+    bodies = job_bodies(load_texts(), n_essays, n_jobs)
     name = f"eduq_load_{uuid.uuid4().hex[:8]}"
     db_url = create_database(name)
     redis.Redis.from_url(redis_url).flushdb()
     log_dir.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, DATABASE_URL=db_url, CELERY_BROKER_URL=redis_url, PYTHONUNBUFFERED="1",
-               EDUQ_VAR_DIR=str(log_dir), EDUQ_LOG_FORMAT="text", EDUQ_RATE_LIMIT="", EDUQ_SUBMIT_RATE_LIMIT="",
-               OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "2"))
-    subprocess.run([str(BIN / "eduq"), "db", "upgrade"], env=env, check=True, cwd=ROOT, capture_output=True)
-    made = subprocess.run([str(BIN / "eduq"), "teachers", "create", "--email", "load@example.org", "--name", "Load"],
-                          env=env, check=True, cwd=ROOT, capture_output=True, text=True)
-    headers = {"Authorization": f"Bearer {made.stdout.strip().splitlines()[-1]}"}
+    env = stack_env(db_url, redis_url, log_dir)
+    headers = prepare_db(env)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     procs: list[subprocess.Popen] = []
     sampler = None
     try:
-        api = subprocess.Popen([str(BIN / "gunicorn"), "-w", "2", "-k", "gthread", "--threads", "8", "-b",
-                                f"127.0.0.1:{port}", "--timeout", "120", "app.wsgi:app"], env=env, cwd=ROOT,
-                               start_new_session=True, stdout=open(log_dir / "load-api.log", "wb"),
-                               stderr=subprocess.STDOUT)
+        api = start_api(port, env, log_dir)
         procs.append(api)
         wlog = log_dir / "load-worker.log"
-        worker = subprocess.Popen([str(BIN / "celery"), "-A", "app.lifecycle.broker", "worker", "-Q",
-                                   "grading,maintenance", "-c", "1", "-P", "prefork", "-n",
-                                   f"load-{uuid.uuid4().hex[:6]}@%h", "--without-gossip", "--without-mingle",
-                                   "-l", "INFO"], env=env, cwd=ROOT, start_new_session=True,
-                                  stdout=open(wlog, "wb"), stderr=subprocess.STDOUT)
+        worker = start_worker(env, wlog)
         procs.append(worker)
-        deadline = time.time() + 120
-        while True:
-            try:
-                if requests.get(base + "/readyz", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if api.poll() is not None or time.time() > deadline:
-                raise RuntimeError((log_dir / "load-api.log").read_text(errors="replace")[-3000:])
-            time.sleep(0.2)
-        deadline = time.time() + 300
-        while "ready." not in wlog.read_text(errors="replace"):
-            if worker.poll() is not None or time.time() > deadline:
-                raise RuntimeError(wlog.read_text(errors="replace")[-3000:])
-            time.sleep(0.2)
+        wait_api(base, api, log_dir)
+        wait_worker(worker, wlog)
         sampler = RssSampler(worker.pid)
         sampler.start()
 
-        work: queue.Queue = queue.Queue()
-        for j, b in enumerate(bodies):
-            work.put((j, b))
-        submit_ms: list[float] = []
-        poll_ms: list[float] = []
-        errors: list[str] = []
-        job_ids: list[str | None] = [None] * n_jobs
-        first_finished: list[float] = []
-        lock = threading.Lock()
-        t0 = time.monotonic()
-        end_by = time.time() + timeout_s
-
-        def client(c: int) -> None:
-            mine: list[str] = []
-            while True:
-                try:
-                    j, body = work.get_nowait()
-                except queue.Empty:
-                    break
-                key = f"load-{j}"
-                for attempt in range(10):
-                    s0 = time.perf_counter()
-                    try:
-                        r = requests.post(base + "/api/v1/grading-jobs", json=body, timeout=60,
-                                          headers={**headers, "Idempotency-Key": key})
-                    except requests.RequestException as e:
-                        with lock:
-                            errors.append(f"POST job {j}: {type(e).__name__}")
-                        time.sleep(1)
-                        continue
-                    ms = (time.perf_counter() - s0) * 1000
-                    if r.status_code in (200, 202):
-                        with lock:
-                            submit_ms.append(ms)
-                        job_ids[j] = r.json()["job"]["id"]
-                        mine.append(job_ids[j])
-                        break
-                    with lock:
-                        errors.append(f"POST job {j}: {r.status_code} {r.text[:200]}")
-                    time.sleep(float(r.headers.get("Retry-After", 1)))
-            left = list(mine)
-            etags: dict[str, str] = {}
-            while left and time.time() < end_by:
-                for jid in list(left):
-                    s0 = time.perf_counter()
-                    cond = {"If-None-Match": etags[jid]} if jid in etags else {}
-                    try:
-                        r = requests.get(f"{base}/api/v1/jobs/{jid}", headers={**headers, **cond}, timeout=60)
-                    except requests.RequestException as e:
-                        with lock:
-                            errors.append(f"GET {jid}: {type(e).__name__}")
-                        continue
-                    ms = (time.perf_counter() - s0) * 1000
-                    with lock:
-                        poll_ms.append(ms)
-                    if r.status_code == 200:
-                        etags[jid] = r.headers.get("ETag", "")
-                        if r.json()["job"]["status"] in FINISHED:
-                            left.remove(jid)
-                            with lock:
-                                first_finished.append(time.monotonic() - t0)
-                time.sleep(poll_every_s)
-
-        threads = [threading.Thread(target=client, args=(c,), daemon=True) for c in range(n_clients)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        elapsed = time.monotonic() - t0
+        cl = Clients(bodies, base, headers, timeout_s, poll_every_s)
+        elapsed = cl.run(n_clients)
         sampler.stop_ev.set()
         sampler.join(timeout=5)
-        accepted = [j for j in job_ids if j]
-        # results through the API, every page
-        returned = 0
-        for jid in accepted:
-            cursor = None
-            while True:
-                url = f"{base}/api/v1/jobs/{jid}/results?limit=1000" + (f"&cursor={cursor}" if cursor else "")
-                page = requests.get(url, headers=headers, timeout=60).json()
-                returned += len(page["results"])
-                cursor = page.get("next_cursor")
-                if not cursor:
-                    break
+        accepted = [j for j in cl.job_ids if j]
+        returned = results_returned(base, headers, accepted)
         counts = db_counts(db_url, accepted)
-        # warm-up: until the first job finished (model loaded, first batches run), at least 10 s
-        warmup = max(10.0, min(first_finished) if first_finished else 10.0)
-        report = {
-            "command": f"scripts/load.py --essays {n_essays} --jobs {n_jobs} --clients {n_clients}",
-            "essays": n_essays, "jobs": n_jobs, "clients": n_clients, "accepted_jobs": len(accepted),
-            "finished_jobs": sum(v for k, v in counts["jobs_by_status"].items() if k in FINISHED),
-            "seconds": round(elapsed, 1), "essays_per_s": round(n_essays / elapsed, 1),
-            "results_returned_by_api": returned, **counts,
-            "submit_ms": {"n": len(submit_ms), "p50": _r(pct(submit_ms, 50)), "p99": _r(pct(submit_ms, 99))},
-            "poll_ms": {"n": len(poll_ms), "p50": _r(pct(poll_ms, 50)), "p99": _r(pct(poll_ms, 99))},
-            "worker_rss": rss_summary(sampler.samples, warmup),
-            "client_errors": len(errors), "client_error_examples": errors[:5],
-        }
-        report["ok"] = (report["accepted_jobs"] == n_jobs and report["finished_jobs"] == n_jobs and
-                        report["lost"] == 0 and report["duplicated"] == 0 and returned == n_essays and
-                        counts["inconsistent_jobs"] == 0)
+        report = make_report(n_essays, n_jobs, n_clients, cl, accepted, returned, counts, elapsed, sampler.samples)
         if out:
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(json.dumps(report, indent=2))
@@ -297,16 +387,7 @@ def run(n_essays: int, n_jobs: int, n_clients: int, out: Path | None, log_dir: P
     finally:
         if sampler:
             sampler.stop_ev.set()
-        for p in procs:
-            try:
-                os.killpg(p.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        for p in procs:
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
+        stop_procs(procs)
         if not keep_db:
             drop_database(name)
 

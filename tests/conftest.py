@@ -44,6 +44,27 @@ def drop_database(name: str) -> None:
     eng.dispose()
 
 
+@pytest.fixture(autouse=True)
+def _settings_follow_monkeypatch(monkeypatch):
+    """The settings are read once per process (app/settings.py); a test that changes the environment
+    through monkeypatch reads them again at once, and the next test starts from a fresh read."""
+    from app.settings import reset_settings
+
+    real_setenv, real_delenv = monkeypatch.setenv, monkeypatch.delenv
+
+    def setenv(*a, **k):
+        real_setenv(*a, **k)
+        reset_settings()
+
+    def delenv(*a, **k):
+        real_delenv(*a, **k)
+        reset_settings()
+
+    monkeypatch.setenv, monkeypatch.delenv = setenv, delenv
+    reset_settings()
+    yield
+
+
 def use_env(**env: str) -> None:
     from app.settings import reset_settings
     from app.store.db import reset_engine
@@ -195,7 +216,7 @@ def start_api(log_dir: Path, **extra) -> tuple[Proc, str]:
 
 
 def start_worker(log_dir: Path, queues: str = "grading", name: str = "w", **extra) -> Proc:
-    proc = Proc(f"worker-{name}", [str(BIN / "celery"), "-A", "app.lifecycle.broker", "worker", "-Q", queues,
+    proc = Proc(f"worker-{name}", [str(BIN / "celery"), "-A", "workers.celery_app", "worker", "-Q", queues,
                                    "-c", "1", "-P", "prefork", "-n", f"{name}-{uuid.uuid4().hex[:6]}@%h",
                                    "--without-gossip", "--without-mingle", "-l", "INFO"],
                 proc_env(**extra), log_dir).start()

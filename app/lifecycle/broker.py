@@ -14,13 +14,17 @@ TASK_MODULES = ["workers.tasks.process", "workers.tasks.grading", "workers.tasks
                 "workers.tasks.maintenance", "workers.tasks.webhooks"]
 QUEUES = ("grading", "lessons", "training", "maintenance", "webhooks")
 
+# every task's name, in one place: the task modules register under these, publishers send to them
+GRADE, LESSON, TRAIN = "eduq.grade", "eduq.lesson", "eduq.train"
+SWEEP, PURGE, WEBHOOK = "eduq.sweep", "eduq.purge", "eduq.webhook"
+TASK_FOR_KIND = {"grading": GRADE, "lesson": LESSON, "fine_tune": TRAIN}  # a job kind's task
 TASK_ROUTES = {
-    "eduq.grade": {"queue": "grading"},
-    "eduq.lesson": {"queue": "lessons"},
-    "eduq.train": {"queue": "training"},
-    "eduq.sweep": {"queue": "maintenance"},
-    "eduq.purge": {"queue": "maintenance"},
-    "eduq.webhook": {"queue": "webhooks"},
+    GRADE: {"queue": "grading"},
+    LESSON: {"queue": "lessons"},
+    TRAIN: {"queue": "training"},
+    SWEEP: {"queue": "maintenance"},
+    PURGE: {"queue": "maintenance"},
+    WEBHOOK: {"queue": "webhooks"},
 }
 
 
@@ -39,7 +43,7 @@ def _transport_options(broker_url: str) -> dict:
         }
     # Redis: an unacked message is redelivered after visibility_timeout. Grading tasks are
     # short (seconds per batch) and idempotent; training jobs hold a lease in Postgres instead.
-    return {"visibility_timeout": int(os.environ.get("EDUQ_VISIBILITY_TIMEOUT_S", 3600)),
+    return {"visibility_timeout": settings().visibility_timeout_s,
             "socket_timeout": 5, "socket_connect_timeout": 5}
 
 
@@ -91,14 +95,14 @@ def make_celery() -> Celery:
         accept_content=["json"],
         task_publish_retry=True,
         task_publish_retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1},
-        worker_proc_alive_timeout=float(os.environ.get("EDUQ_WORKER_START_TIMEOUT_S", 300)),  # model load after fork
+        worker_proc_alive_timeout=cfg.worker_start_timeout_s,  # model load after fork
         worker_send_task_events=True,
         task_send_sent_event=True,
         worker_hijack_root_logger=False,
         timezone="UTC",
         beat_schedule={
-            "sweep-stale-jobs": {"task": "eduq.sweep", "schedule": float(cfg.sweep_interval_s)},
-            "purge-expired-data": {"task": "eduq.purge", "schedule": float(cfg.purge_interval_s),
+            "sweep-stale-jobs": {"task": SWEEP, "schedule": float(cfg.sweep_interval_s)},
+            "purge-expired-data": {"task": PURGE, "schedule": float(cfg.purge_interval_s),
                                    "options": {"queue": "maintenance"}},
         },
     )
@@ -107,4 +111,4 @@ def make_celery() -> Celery:
 
 guard_redis_channel_close()
 celery_app = make_celery()
-app = celery_app  # `celery -A app.lifecycle.broker` finds `app`
+

@@ -19,9 +19,10 @@ from typing import Any, NamedTuple
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from app.lifecycle import job_metrics as metrics
+from app.lifecycle.webhooks import enqueue
 from app.store.db import session_scope
 from app.store.tables import Essay, GradingResult, Job, LessonPlan, utcnow
-from app.lifecycle import job_metrics as metrics
 
 _WORKER_ID: tuple[int, str] | None = None
 
@@ -143,7 +144,6 @@ def after_finish(finished: list["Finished"]) -> None:
     for f in finished:
         metrics.JOB_DURATION.labels(f.kind, f.status).observe(max(0.0, f.seconds))
         if f.has_callback:
-            from app.lifecycle.webhooks import enqueue
 
             enqueue(f.job_id)
 

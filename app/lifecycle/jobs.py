@@ -1,7 +1,6 @@
 """Jobs: creation with idempotency, the public JobView, tenancy-scoped reads, cancel, publish."""
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import logging
@@ -12,53 +11,17 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.errors import ApiError
+from app.lifecycle.broker import TASK_FOR_KIND, celery_app
+from app.lifecycle.webhooks import enqueue
 from app.store.accounts import Principal
 from app.store.db import session_scope
-from app.errors import ApiError
 from app.store.tables import Essay, Job, LessonPlan, utcnow
+from app.store.views import decode_cursor, encode_cursor, job_view
 
 log = logging.getLogger("eduq.jobs")
 
 FINISHED = ("succeeded", "failed", "cancelled")
-TASK_FOR_KIND = {"grading": "eduq.grade", "lesson": "eduq.lesson", "fine_tune": "eduq.train"}
-
-
-def iso(dt: datetime | None) -> str | None:
-    if dt is None:
-        return None
-    if dt.tzinfo is None:  # SQLite drops the zone; everything is stored in UTC
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
-
-
-def job_view(job: Job) -> dict[str, Any]:
-    base = f"/api/v1/jobs/{job.id}"
-    return {
-        "id": job.id,
-        "kind": job.kind,
-        "status": job.status,
-        "progress": {"done": job.done, "total": job.total, "failed": job.failed},
-        "created_at": iso(job.created_at),
-        "started_at": iso(job.started_at),
-        "finished_at": iso(job.finished_at),
-        "error": job.error,
-        "model": job.model,
-        "links": {"self": base, "results": f"{base}/results"},
-    } | _training_detail(job)
-
-
-def _training_detail(job: Job) -> dict:
-    """Fine-tune jobs: progress.detail (stage, epoch, loss, val_qwk…) and a top-level stage."""
-    if job.kind != "fine_tune":
-        return {}
-    detail = (job.params or {}).get("progress")
-    stage = (detail or {}).get("stage") or ("queued" if job.status == "queued" else None)
-    return {"progress": {"done": job.done, "total": job.total, "failed": job.failed, "detail": detail},
-            "stage": stage}
-
-
-def etag(job: Job) -> str:
-    return f'"{job.id}.{job.version}"'
 
 
 def request_hash(payload: Any) -> str:
@@ -130,7 +93,6 @@ def _replay(who: Principal, key: str, body_hash: str) -> dict | None:
 def publish(job_id: str, kind: str) -> bool:
     """Send the job id to its queue. Postgres stays the source of truth: if the broker is down
     the job is still accepted and the sweeper publishes it again later."""
-    from app.lifecycle.broker import celery_app
 
     try:
         celery_app.send_task(TASK_FOR_KIND[kind], args=[job_id])
@@ -143,22 +105,6 @@ def publish(job_id: str, kind: str) -> bool:
         except Exception:
             log.warning("could not mark %s for republish", job_id)
         return False
-
-
-def encode_cursor(*parts: Any) -> str:
-    return base64.urlsafe_b64encode(json.dumps(parts).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> list:
-    try:
-        pad = "=" * (-len(cursor) % 4)
-        parts = json.loads(base64.urlsafe_b64decode(cursor + pad))
-        if not isinstance(parts, list):
-            raise ValueError
-        return parts
-    except Exception:
-        raise ApiError(422, "The cursor is not valid; use next_cursor from a previous page.",
-                       "validation_error", [{"field": "cursor", "message": "Not a valid cursor."}])
 
 
 def list_jobs(who: Principal, kind: str | None, status: str | None, limit: int, cursor: str | None):
@@ -202,7 +148,6 @@ def cancel(who: Principal, job_id: str) -> dict:
         view = job_view(job)
         callback = bool(job.callback_url)
     if callback:
-        from app.lifecycle.webhooks import enqueue
 
         enqueue(job_id)
     return view

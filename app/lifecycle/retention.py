@@ -22,12 +22,13 @@ from datetime import timedelta
 
 from sqlalchemy import delete, func, select
 
-from app.store.accounts import Principal
+from app.lifecycle.jobs import FINISHED, scoped
 from app.settings import settings
+from app.store import audit
+from app.store.accounts import Principal
 from app.store.db import session_scope
 from app.store.tables import Essay, GradingResult, Job, LessonPlan, ScoreOverride, TrainingExample, utcnow
-from app.store import audit
-from app.lifecycle.jobs import FINISHED, iso, scoped
+from app.store.views import iso
 
 log = logging.getLogger("eduq.retention")
 

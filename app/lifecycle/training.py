@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from datetime import timedelta
@@ -20,6 +19,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from app.lifecycle import claims
+from app.settings import settings
 from app.store.db import session_scope
 from app.store.grader_models import model_view
 from app.store.tables import GraderModel, Job, TrainingExample, utcnow
@@ -28,11 +28,11 @@ log = logging.getLogger("eduq.worker")
 
 
 def lease_s() -> float:
-    return float(os.environ.get("EDUQ_TRAIN_LEASE_S", 120))
+    return settings().train_lease_s
 
 
 def heartbeat_s() -> float:
-    return float(os.environ.get("EDUQ_TRAIN_HEARTBEAT_S", max(1.0, lease_s() / 4)))
+    return settings().train_heartbeat_s  # EDUQ_TRAIN_HEARTBEAT_S, else lease/4 (at least 1 s)
 
 
 def acquire(job_id: str, owner: str) -> str:

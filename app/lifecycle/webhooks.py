@@ -10,15 +10,20 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import time
 
+from app.lifecycle.broker import WEBHOOK, celery_app
+from app.settings import settings
+from app.store.db import session_scope
+from app.store.tables import Job, WebhookDelivery
+from app.store.views import job_view
+
 log = logging.getLogger("eduq.webhooks")
-DEFAULT_SECRET = "eduq-dev-webhook-secret"
+DEFAULT_SECRET = "eduq-dev-webhook-secret"  # documented dev default (Settings.webhook_secret)
 
 
 def secret() -> bytes:
-    return os.environ.get("EDUQ_WEBHOOK_SECRET", DEFAULT_SECRET).encode()
+    return settings().webhook_secret.encode()
 
 
 def sign(body: bytes, key: bytes | None = None) -> str:
@@ -30,10 +35,8 @@ def body_for(view: dict) -> bytes:
 
 
 def enqueue(job_id: str) -> None:
-    from app.lifecycle.broker import celery_app
-
     try:
-        celery_app.send_task("eduq.webhook", args=[job_id])
+        celery_app.send_task(WEBHOOK, args=[job_id])
     except Exception as exc:  # the broker is down: the job's result is safe; log the lost callback
         log.warning("could not queue callback for %s: %s", job_id, type(exc).__name__)
 
@@ -47,10 +50,6 @@ def deliver(job_id: str, attempt: int) -> dict:
     Raises CallbackFailed when the receiver did not take it."""
     import requests
     from sqlalchemy import select
-
-    from app.lifecycle.jobs import job_view
-    from app.store.db import session_scope
-    from app.store.tables import Job, WebhookDelivery
 
     with session_scope() as s:
         job = s.get(Job, job_id)

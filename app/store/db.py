@@ -37,8 +37,8 @@ def _make_engine(url: str) -> Engine:
     return create_engine(
         url,
         pool_pre_ping=True,
-        pool_size=int(os.environ.get("EDUQ_DB_POOL_SIZE", 5)),
-        max_overflow=int(os.environ.get("EDUQ_DB_MAX_OVERFLOW", 10)),
+        pool_size=settings().db_pool_size,
+        max_overflow=settings().db_max_overflow,
         pool_timeout=10,
         connect_args={"connect_timeout": 5},
     )

@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from functools import lru_cache
 
 from sqlalchemy import select
 
+from app.errors import ApiError
+from app.settings import settings
+from app.store import model_store
 from app.store.accounts import Principal
 from app.store.db import session_scope
-from app.errors import ApiError
 from app.store.tables import GraderModel, utcnow
+from app.store.views import decode_cursor, encode_cursor, iso
+from workers.ml.grading.asap import ARTIFACTS, rubric_from_meta
 
 BUILTIN_GRADERS = {"default"}
 ASAP_MODEL = re.compile(r"^asap-([0-9]{1,2})$")
@@ -29,7 +32,6 @@ ASAP_MODEL = re.compile(r"^asap-([0-9]{1,2})$")
 @lru_cache(maxsize=1)
 def _asap_meta() -> dict | None:
     """meta.json of the shipped ASAP graders (ranges and trait names only; the worker verifies checksums)."""
-    from workers.ml.grading.asap import ARTIFACTS
 
     path = ARTIFACTS / "meta.json"
     return json.loads(path.read_text()) if path.is_file() else None
@@ -41,7 +43,6 @@ def builtin_rubric(model: str) -> dict | None:
     meta = _asap_meta() if m else None
     if not meta or m.group(1) not in meta["ranges"]:
         return None
-    from workers.ml.grading.asap import rubric_from_meta
 
     return rubric_from_meta(meta, m.group(1))
 
@@ -56,7 +57,8 @@ def rubric_key(rubric: dict) -> str:
 
 
 def gate_settings() -> tuple[float, float]:
-    return (float(os.environ.get("EDUQ_GATE_MIN_QWK", 0.70)), float(os.environ.get("EDUQ_GATE_MAX_ABS_SMD", 0.15)))
+    cfg = settings()
+    return cfg.gate_min_qwk, cfg.gate_max_abs_smd
 
 
 def gate(metrics: dict | None) -> dict:
@@ -87,8 +89,6 @@ def get_model(s, model_id: str, who: Principal, for_update: bool = False) -> Gra
 
 
 def model_view(m: GraderModel) -> dict:
-    from app.lifecycle.jobs import iso
-
     return {"id": m.id, "name": m.name, "status": m.status, "rubric": m.rubric, "base_model": m.base_model,
             "method": m.method, "metrics": m.metrics, "created_at": iso(m.created_at),
             "activated_at": iso(m.activated_at), "job_id": m.job_id, "checksum": m.checksum, "gate": gate(m.metrics)}
@@ -134,8 +134,6 @@ def resolve_grading_model(who: Principal, model: str, rubric: dict | None) -> tu
 
 
 def list_models(who: Principal, status: str | None, limit: int, cursor: str | None) -> tuple[list[dict], str | None]:
-    from app.lifecycle.jobs import decode_cursor, encode_cursor
-
     with session_scope() as s:
         stmt = scoped(select(GraderModel), who)
         if status:
@@ -173,8 +171,6 @@ def activate(who: Principal, model_id: str, force: bool) -> dict:
 
 
 def delete(who: Principal, model_id: str) -> None:
-    from app.store import model_store
-
     with session_scope() as s:
         m = get_model(s, model_id, who, for_update=True)
         uri = m.artifact_uri

@@ -16,7 +16,7 @@ from app.settings import settings
 
 
 def store_root() -> str:
-    return os.environ.get("EDUQ_MODEL_STORE") or str(Path(settings().var_dir) / "models")
+    return settings().model_store_root
 
 
 def _sha(path: Path) -> str:
@@ -65,7 +65,7 @@ class S3Store:
         rest = url[5:]
         self.bucket, _, self.prefix = rest.partition("/")
         self.prefix = self.prefix.strip("/")
-        self.s3 = boto3.client("s3", endpoint_url=os.environ.get("EDUQ_S3_ENDPOINT_URL") or None)
+        self.s3 = boto3.client("s3", endpoint_url=settings().s3_endpoint_url)
 
     def _key(self, model_id: str, rel: str = "") -> str:
         return "/".join(p for p in (self.prefix, model_id, rel) if p)

@@ -1,11 +1,15 @@
 """The Flask app factory: builds the app and calls each part's init_app."""
 from __future__ import annotations
 
-
 from flask import Flask
 from flask_smorest import Api
 
+from app.logs import configure
 from app.settings import settings
+from app.web import errors, limits
+from app.web import http_metrics as metrics
+from app.web import page as web
+from app.web.api import finetune, grading, health, jobs, lessons, models_api, overrides, privacy
 from app.web.schemas import ErrorSchema
 
 
@@ -37,9 +41,6 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config.update(test_config)
     app.json.sort_keys = False
 
-    from app.web import errors, limits, http_metrics as metrics, page as web
-    from app.web.api import grading, jobs, lessons, overrides, privacy, service
-
     metrics.init_app(app)
     api = EduqApi(app)
     errors.init_app(app)  # after Api(): our error format replaces flask-smorest's
@@ -48,15 +49,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     grading.init_app(api)
     lessons.init_app(api)
     jobs.init_app(api)
-    from app.web.api import finetune, models_api
 
     finetune.init_app(api)
     models_api.init_app(api)
     overrides.init_app(api)
     privacy.init_app(api)
-    service.init_app(app)
+    health.init_app(app)
     web.init_app(app)  # the teacher page at / and /app
-    from app.logs import configure
 
     configure()
     return app

@@ -11,9 +11,9 @@ from functools import wraps
 from flask import g, request
 from sqlalchemy import select
 
-from app.store.db import session_scope
 from app.errors import ApiError
 from app.store.accounts import Principal, hash_token
+from app.store.db import session_scope
 from app.store.tables import ApiToken, Teacher
 
 

@@ -14,7 +14,7 @@ def decode_upload(raw: bytes, what: str = "file") -> str:
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
         raise ApiError(422, f"The CSV {what} is not UTF-8 text (first bad byte on line {line}).", "invalid_csv",
-                       [{"field": what, "line": line, "message": "not valid UTF-8"}])
+                       [{"field": what, "line": line, "message": "not valid UTF-8"}]) from e
 
 
 def read_rows(text: str, required: Iterable[str], optional: Iterable[str] = (),
@@ -30,10 +30,10 @@ def read_rows(text: str, required: Iterable[str], optional: Iterable[str] = (),
         header = next(reader)
     except StopIteration:
         raise ApiError(422, "The CSV file is empty; it needs a header row.", "invalid_csv",
-                       [{"field": what, "line": 1, "message": "empty file"}])
+                       [{"field": what, "line": 1, "message": "empty file"}]) from None
     except csv.Error as e:
         raise ApiError(422, f"The CSV header row cannot be read: {e}.", "invalid_csv",
-                       [{"field": what, "line": 1, "message": str(e)}])
+                       [{"field": what, "line": 1, "message": str(e)}]) from e
     names = [h.strip().lower() for h in header]
     missing = [c for c in required if c not in names]
     if missing:
@@ -45,7 +45,6 @@ def read_rows(text: str, required: Iterable[str], optional: Iterable[str] = (),
                        [{"field": what, "line": 1, "message": f"repeated column {c!r}"} for c in dupes])
     rows: list[tuple[int, dict[str, str]]] = []
     errors: list[dict] = []
-    line = reader.line_num + 1
     while True:
         start = reader.line_num + 1
         try:
@@ -62,7 +61,6 @@ def read_rows(text: str, required: Iterable[str], optional: Iterable[str] = (),
                            "message": f"has {len(rec)} fields; the header has {len(names)}"})
             continue
         rows.append((start, {n: v for n, v in zip(names, rec) if n}))
-        line = reader.line_num
     if errors:
         raise ApiError(422, f"{len(errors)} CSV row(s) cannot be read; nothing was queued. First: line "
                             f"{errors[0]['line']} {errors[0]['message']}.", "invalid_csv", errors)

@@ -8,6 +8,9 @@ import time
 from flask import Flask, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
+from app.lifecycle.broker import QUEUES
+from app.settings import settings
+
 access = logging.getLogger("eduq.access")
 
 REQUEST_LATENCY = Histogram("eduq_http_request_duration_seconds", "API request latency",
@@ -22,15 +25,11 @@ class QueueDepthCollector:
     def collect(self):
         from prometheus_client.core import GaugeMetricFamily
 
-        from app.settings import settings
-
         fam = GaugeMetricFamily("eduq_queue_depth", "Messages waiting per queue", labels=["queue"])
         url = settings().broker_url
         if url.startswith("redis"):
             try:
                 import redis
-
-                from app.lifecycle.broker import QUEUES
 
                 r = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
                 for q in QUEUES:

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from app.errors import ApiError
+from app.lifecycle.jobs import get_job
+from app.store import audit
 from app.store.accounts import Principal
 from app.store.db import session_scope
-from app.errors import ApiError
 from app.store.tables import Essay, GradingResult, LessonPlan, ScoreOverride, Teacher
-from app.store import audit
+from app.store.views import decode_cursor, encode_cursor, iso, job_view  # noqa: F401
 from app.web.csvio import write_csv
-from app.lifecycle.jobs import decode_cursor, encode_cursor, get_job, iso, job_view  # noqa: F401
 
 
 def _grading_rows(s, job_id: str, after: int | None, limit: int | None):

@@ -63,7 +63,8 @@ class RubricSchema(StrictSchema):
 class EssaySchema(StrictSchema):
     id = fields.String(required=True, validate=validate.Length(min=1, max=200),
                        metadata={"description": "Your id for the essay, unique within the job."})
-    text = fields.String(required=True, metadata={"description": "The essay. Empty or very short text is graded and flagged for review."})
+    text = fields.String(required=True, metadata={
+        "description": "The essay. Empty or very short text is graded and flagged for review."})
     student_ref = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
 
     @validates_schema
@@ -93,7 +94,8 @@ class GradingJobRequestSchema(StrictSchema):
         seen: dict[str, int] = {}
         for i, e in enumerate(essays):
             if e["id"] in seen:
-                raise ValidationError(f"Essay id {e['id']!r} appears at positions {seen[e['id']]} and {i}; ids must be unique in a job.", "essays")
+                raise ValidationError(f"Essay id {e['id']!r} appears at positions {seen[e['id']]} and {i}; "
+                                      "ids must be unique in a job.", "essays")
             seen[e["id"]] = i
         if data.get("model", "default") == "default" and data.get("rubric") is None:
             raise ValidationError("A rubric is required with the default model.", "rubric")

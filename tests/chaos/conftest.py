@@ -93,7 +93,7 @@ def chaos_env(pg_url, redis_client):
 
 def start_beat(log_dir: Path, **extra) -> Proc:
     sched = log_dir / f"beat-{uuid.uuid4().hex[:6]}"
-    proc = Proc("beat", [str(BIN / "celery"), "-A", "app.lifecycle.broker", "beat", "-s", str(sched), "-l", "INFO"],
+    proc = Proc("beat", [str(BIN / "celery"), "-A", "workers.celery_app", "beat", "-s", str(sched), "-l", "INFO"],
                 proc_env(**extra), log_dir).start()
     proc.wait_for("beat: Starting", timeout=60)
     return proc

@@ -55,7 +55,7 @@ def test_api_sigkilled_during_submissions(stack_factory, auth):
 
     base["url"] = st.restart_api()
     # a client that got 202 finds its job
-    for key, jid in accepted.items():
+    for jid in accepted.values():
         r = requests.get(f"{base['url']}/api/v1/jobs/{jid}", headers=auth, timeout=10)
         assert r.status_code == 200 and r.json()["job"]["id"] == jid
     # a client that got no answer retries with the same key and body: 202 (never committed) or 200 (replay)

@@ -77,11 +77,11 @@ def test_fine_tune_activate_grade_gate_cancel_tenancy(live_api, training_worker,
     assert r.status_code == 202, r.text
     job = r.json()["job"]
     stages = set()
-    while job["status"] in ("queued", "running"):
+    deadline = t0 + 900  # a hang guard, not a speed check: the job's status below is what is tested
+    while job["status"] in ("queued", "running") and time.time() < deadline:
         job = requests.get(live_api + job["links"]["self"] + "?wait=5", headers=auth, timeout=30).json()["job"]
         if job.get("stage"):
             stages.add(job["stage"])
-        assert time.time() - t0 < 240, job
     assert job["status"] == "succeeded", job
     assert {"embedding", "training"} <= stages or "done" in stages, stages
     res = requests.get(live_api + job["links"]["results"], headers=auth, timeout=10).json()["results"]

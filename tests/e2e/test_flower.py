@@ -13,7 +13,7 @@ pytestmark = pytest.mark.e2e
 
 def test_flower_basic_auth_and_workers(grading_worker, log_dir):
     port = free_port()
-    flower = Proc("flower", [str(BIN / "celery"), "-A", "app.lifecycle.broker", "flower", f"--port={port}",
+    flower = Proc("flower", [str(BIN / "celery"), "-A", "workers.celery_app", "flower", f"--port={port}",
                              "--address=127.0.0.1"],
                   proc_env(FLOWER_BASIC_AUTH="ops:s3cret", FLOWER_PORT=str(port)), log_dir).start()
     try:

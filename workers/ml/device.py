@@ -26,20 +26,21 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import time
 
 import torch
+
+from app.settings import settings
 
 log = logging.getLogger(__name__)
 
 
 @functools.lru_cache(maxsize=1)
 def choose_device() -> torch.device:
-    threads = os.environ.get("EDUQ_TORCH_THREADS", "").strip()
-    if threads:
-        torch.set_num_threads(max(1, int(threads)))
-    want = os.environ.get("EDUQ_DEVICE", "auto").strip().lower()
+    cfg = settings()
+    if cfg.torch_threads is not None:
+        torch.set_num_threads(max(1, cfg.torch_threads))
+    want = cfg.device
     if want not in ("auto", "cpu", "cuda"):
         raise ValueError(f"EDUQ_DEVICE must be auto, cpu or cuda, not {want!r}")
     if want == "cuda":
@@ -64,7 +65,7 @@ def cpu_has_bf16() -> bool:
 def inference_dtype(device: torch.device | str | None = None) -> torch.dtype | None:
     """torch.bfloat16 (run under autocast to it) or None (plain fp32)."""
     device = torch.device(device) if device is not None else choose_device()
-    want = os.environ.get("EDUQ_PRECISION", "auto").strip().lower()
+    want = settings().precision
     if want == "fp32":
         return None
     if want == "bf16":

@@ -4,18 +4,19 @@ and precision, so a changed encoder never reuses stale vectors. Never holds any 
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from pathlib import Path
 
 import numpy as np
+
+from app.settings import settings
 
 ROOT = Path(__file__).resolve().parents[2]
 CHUNK = 256
 
 
 def cache_dir() -> Path:
-    d = Path(os.environ.get("EDUQ_CACHE_DIR", ROOT / "var" / "cache")) / "embeddings"
+    d = Path(settings().cache_dir) / "embeddings"
     d.mkdir(parents=True, exist_ok=True)
     return d
 

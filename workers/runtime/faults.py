@@ -11,8 +11,9 @@ Never set these in production; `docs/reliability.md` lists them.
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
+
+from app.settings import settings
 
 log = logging.getLogger("eduq.faults")
 
@@ -37,7 +38,7 @@ class _PoisonGrader:
 
 def wrap_grader(grader: Any) -> Any:
     """The chaos-testing hook around every grader (workers/runtime/grading.py): the grader itself unless a fault is configured."""
-    marker = os.environ.get("EDUQ_FAULT_POISON_MARKER")
+    marker = settings().fault_poison_marker
     if not marker:
         return grader
     return _PoisonGrader(grader, marker)

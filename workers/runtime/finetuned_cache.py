@@ -3,11 +3,11 @@ EDUQ_MODEL_CACHE_SIZE (default 4) at once, least recently used dropped first. Ne
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections import OrderedDict
 
+from app.settings import settings
 from app.store.db import session_scope
 from app.store.model_store import fetch_verified
 from app.store.tables import GraderModel
@@ -24,7 +24,7 @@ class ModelGone(UnknownModel):
 class GraderCache:
     def __init__(self, size: int | None = None, encoder=None):
         self.encoder = encoder  # the process's shared encoder (method `head` reads it)
-        self.size = max(1, size or int(os.environ.get("EDUQ_MODEL_CACHE_SIZE", 4)))
+        self.size = max(1, size or settings().model_cache_size)
         self._items: OrderedDict[str, object] = OrderedDict()
         self._lock = threading.Lock()
         self.loads = 0

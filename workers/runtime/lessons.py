@@ -2,17 +2,14 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 
 from app.lifecycle import claims
-from workers.runtime import worker_metrics as metrics, models as runtime
+from app.settings import settings
+from workers.runtime import models as runtime
+from workers.runtime import worker_metrics as metrics
 
 log = logging.getLogger("eduq.worker")
-MAX_BATCH = int(os.environ.get("EDUQ_LESSON_MAX_BATCH", 8))
-MAX_WAIT_S = float(os.environ.get("EDUQ_LESSON_MAX_WAIT_S", 0.5))
-LEASE_S = int(os.environ.get("EDUQ_LESSON_LEASE_S", 900))
-MAX_ATTEMPTS = int(os.environ.get("EDUQ_LESSON_MAX_ATTEMPTS", 3))
 
 
 def generate_batch(batch: claims.Batch) -> int:
@@ -38,7 +35,8 @@ def generate_batch(batch: claims.Batch) -> int:
             try:
                 out = engine.generate([it.payload])[0]
             except Exception as one:
-                claims.release_failed("lesson", it, f"{type(one).__name__}: {one}", MAX_ATTEMPTS)
+                claims.release_failed("lesson", it, f"{type(one).__name__}: {one}",
+                                      settings().lesson_max_attempts)
                 continue
             written += claims.write_lesson_results([it], {it.id: out})
         return written
@@ -48,7 +46,9 @@ def run_lessons(task, job_id: str) -> dict:
     t0 = time.monotonic()
     plans = 0
     while True:
-        batch = claims.claim_batch("lesson", MAX_BATCH, MAX_WAIT_S, LEASE_S, MAX_ATTEMPTS)
+        cfg = settings()
+        batch = claims.claim_batch("lesson", cfg.lesson_max_batch, cfg.lesson_max_wait_s, cfg.lesson_lease_s,
+                                   cfg.lesson_max_attempts)
         if not batch.items:
             if batch.jobs:
                 continue

@@ -9,10 +9,10 @@ and fails loudly (out of memory, a broken artifact) before any job is touched.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 
+from app.settings import settings
 from workers.ml.grading.service import GraderRegistry, GradingService
 from workers.runtime import worker_metrics as metrics
 from workers.runtime.finetuned_cache import GraderCache
@@ -52,7 +52,7 @@ def build_service(encoder=None) -> GradingService:
             return asap[0]
 
     registry.register_prefix("asap-", asap_grader)
-    finetuned = GraderCache(size=int(os.environ.get("EDUQ_MODEL_CACHE_SIZE", 4)), encoder=encoder)
+    finetuned = GraderCache(size=settings().model_cache_size, encoder=encoder)
     registry.fallback(finetuned.get)
     return GradingService(encoder, registry, Reviewer.load(encoder=encoder))
 
@@ -82,7 +82,7 @@ def lessons():
             from workers.ml.lessons import LessonEngine
 
             _lessons = _timed("lessons", lambda: LessonEngine.load(
-                budget_scale=float(os.environ.get("EDUQ_LESSON_BUDGET_SCALE", 1.0))))
+                budget_scale=settings().lesson_budget_scale))
             log.info("lesson model loaded in %.1fs", LOAD_SECONDS["lessons"])
     return _lessons
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import time
 from pathlib import Path
@@ -17,13 +16,12 @@ log = logging.getLogger("eduq.worker")
 
 
 def train_processes() -> int:
-    return int(os.environ.get("EDUQ_TRAIN_PROCESSES", 1))
+    return settings().train_processes
 
 
 def run_training(job_id: str) -> dict:
-    from app.store import model_store
     from app.lifecycle.claims import worker_id
-
+    from app.store import model_store
     from workers.ml.training.finetune import evaluate, fit, prepare, save
     from workers.ml.training.trainer import Stopped, TrainConfig, threads_hint
 

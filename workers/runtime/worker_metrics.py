@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
-import os
 
 from prometheus_client import Gauge, Histogram, start_http_server
+
+from app.settings import settings
 
 log = logging.getLogger("eduq.worker")
 
@@ -18,11 +19,12 @@ _served = False
 def serve() -> None:
     """Start the metrics endpoint once per process, if a port is configured."""
     global _served
-    port = os.environ.get("EDUQ_WORKER_METRICS_PORT")
+    cfg = settings()
+    port = cfg.worker_metrics_port
     if _served or not port:
         return
     try:
-        start_http_server(int(port), addr=os.environ.get("EDUQ_WORKER_METRICS_ADDR", "0.0.0.0"))
+        start_http_server(port, addr=cfg.worker_metrics_addr)
         _served = True
     except OSError as e:
         log.warning("worker metrics port %s unavailable: %s", port, e)

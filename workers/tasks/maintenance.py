@@ -2,16 +2,17 @@
 leases) and eduq.purge (the retention purge). Both are run by beat; a starting worker sends a sweep."""
 from __future__ import annotations
 
-from app.lifecycle import retention, sweep as sweeper
-from app.lifecycle.broker import celery_app
+from app.lifecycle import retention
+from app.lifecycle import sweep as sweeper
+from app.lifecycle.broker import PURGE, SWEEP, celery_app
 
 
-@celery_app.task(name="eduq.sweep", acks_late=True, ignore_result=True)
+@celery_app.task(name=SWEEP, acks_late=True, ignore_result=True)
 def sweep() -> dict:
     return sweeper.sweep()
 
 
-@celery_app.task(name="eduq.purge", acks_late=True, ignore_result=True)
+@celery_app.task(name=PURGE, acks_late=True, ignore_result=True)
 def purge() -> dict:
     """Delete the content of finished jobs older than EDUQ_RETENTION_DAYS (app/lifecycle/retention.py)."""
     return retention.purge_expired()

@@ -7,7 +7,7 @@ import logging
 
 from celery.signals import after_setup_logger, celeryd_init, worker_process_init, worker_ready
 
-from app.lifecycle.broker import celery_app
+from app.lifecycle.broker import SWEEP, celery_app
 from app.logs import configure
 from app.store.db import reset_engine
 from workers.runtime import models, worker_metrics
@@ -41,6 +41,6 @@ def _after_fork(**_):
 def _sweep_on_start(sender=None, **_):
     # A restarted worker re-publishes what an earlier one may have left (beat does it periodically).
     try:
-        celery_app.send_task("eduq.sweep")
+        celery_app.send_task(SWEEP)
     except Exception:
         log.warning("could not queue the start-up sweep")

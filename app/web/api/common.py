@@ -32,7 +32,7 @@ def validate(schema: Schema, data: Any) -> dict:
     except ValidationError as e:
         details = _flatten_marshmallow(e.messages)
         names = ", ".join(sorted({d["field"] for d in details})) or "the request"
-        raise ApiError(422, f"Invalid values in {names}.", "validation_error", details)
+        raise ApiError(422, f"Invalid values in {names}.", "validation_error", details) from e
 
 
 def json_body() -> Any:
@@ -43,7 +43,7 @@ def json_body() -> Any:
     try:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as e:
-        raise ApiError(400, f"The body is not valid JSON: {e}.", "malformed_json")
+        raise ApiError(400, f"The body is not valid JSON: {e}.", "malformed_json") from e
 
 
 def body_kind(multipart_ok: bool) -> str:
@@ -66,4 +66,13 @@ def form_json(field: str) -> Any:
         return json.loads(raw)
     except ValueError as e:
         raise ApiError(422, f"The form field {field!r} is not valid JSON: {e}.", "validation_error",
-                       [{"field": field, "message": f"not valid JSON: {e}"}])
+                       [{"field": field, "message": f"not valid JSON: {e}"}]) from e
+
+
+def idempotency_key() -> str | None:
+    """The request's Idempotency-Key header (1 to 200 characters), or None when it has none."""
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not (0 < len(key) <= 200):
+        raise ApiError(422, "Idempotency-Key must be 1 to 200 characters.", "validation_error",
+                       [{"field": "Idempotency-Key", "message": "length must be 1 to 200"}])
+    return key

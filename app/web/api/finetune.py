@@ -2,19 +2,18 @@
 from __future__ import annotations
 
 import json
-import os
 
 from flask import request
 from flask_smorest import Blueprint
 
-from app.web.auth import current, login_required
-from app.settings import settings
 from app.errors import ApiError
-from app.store.tables import TrainingExample
-from app.web.schemas import FineTuneJobRequestSchema, FineTuneMultipartSchema, JobEnvelopeSchema
 from app.lifecycle import jobs as jobsvc
+from app.settings import settings
+from app.store.tables import TrainingExample
+from app.web.api.common import body_kind, form_json, idempotency_key, json_body, validate
+from app.web.auth import current, login_required
 from app.web.csvio import decode_upload, read_rows
-from app.web.api.common import body_kind, form_json, json_body, validate
+from app.web.schemas import FineTuneJobRequestSchema, FineTuneMultipartSchema, JobEnvelopeSchema, RubricSchema
 
 blp = Blueprint("finetune", __name__, url_prefix="/api/v1", description="Fine-tune a grader on your scored essays.")
 
@@ -24,11 +23,11 @@ IGNORED_COLUMNS = ("id", "essay_id", "student_ref")
 
 
 def min_examples() -> int:
-    return int(os.environ.get("EDUQ_MIN_TRAINING_EXAMPLES", 20))
+    return settings().min_training_examples
 
 
 def max_examples() -> int:
-    return int(os.environ.get("EDUQ_MAX_TRAINING_EXAMPLES", 20000))
+    return settings().max_training_examples
 
 
 def _scale_ok(x: float, sc: dict) -> bool:
@@ -64,7 +63,8 @@ def _check_examples(examples: list[dict], rubric: dict, lines: list[int] | None 
             elif not _scale_ok(v, traits[name]):
                 t = traits[name]
                 errors.append({**where(i), "field": name if lines else f"examples.{i}.traits.{name}",
-                               "message": f"{name} {v!r} is not on the scale {t['min']:g}-{t['max']:g} step {t.get('step', 1):g}"})
+                               "message": f"{name} {v!r} is not on the scale {t['min']:g}-{t['max']:g} "
+                                          f"step {t.get('step', 1):g}"})
     if errors:
         first = errors[0]
         at = f"line {first['line']}" if lines else f"example {first['index']}"
@@ -91,7 +91,6 @@ def _from_csv() -> tuple[dict, dict, list[int]]:
                        [{"field": "file", "message": "Missing data for required field."}])
     text = decode_upload(upload.read())
     rubric_raw = form_json("rubric")
-    from app.web.schemas import RubricSchema
 
     rubric = validate(RubricSchema(), rubric_raw)
     trait_names = [t["name"] for t in rubric.get("traits") or []]
@@ -179,10 +178,7 @@ def submit_fine_tune():
         if isinstance(raw.get("hyperparameters"), dict) is False:
             raw["hyperparameters"] = {}
         data = validate(FineTuneJobRequestSchema(), raw)
-    key = request.headers.get("Idempotency-Key")
-    if key is not None and not (0 < len(key) <= 200):
-        raise ApiError(422, "Idempotency-Key must be 1 to 200 characters.", "validation_error",
-                       [{"field": "Idempotency-Key", "message": "length must be 1 to 200"}])
+    key = idempotency_key()
     examples = data["examples"]
     params = {"name": data["name"], "method": data["method"], "base_model": data["base_model"],
               "validation_fraction": data["validation_fraction"], "seed": data["seed"],

@@ -4,15 +4,15 @@ from __future__ import annotations
 from flask import request
 from flask_smorest import Blueprint
 
-from app.web.auth import current, login_required
-from app.settings import settings
 from app.errors import ApiError
-from app.store.tables import Essay
-from app.web.schemas import EssaySchema, GradingJobRequestSchema, GradingMultipartSchema, JobEnvelopeSchema
 from app.lifecycle import jobs as jobsvc
-from app.web.csvio import decode_upload, read_rows
+from app.settings import settings
 from app.store.grader_models import resolve_grading_model
-from app.web.api.common import body_kind, form_json, json_body, validate
+from app.store.tables import Essay
+from app.web.api.common import body_kind, form_json, idempotency_key, json_body, validate
+from app.web.auth import current, login_required
+from app.web.csvio import decode_upload, read_rows
+from app.web.schemas import EssaySchema, GradingJobRequestSchema, GradingMultipartSchema, JobEnvelopeSchema
 
 blp = Blueprint("grading", __name__, url_prefix="/api/v1", description="Grade a class of essays against a rubric.")
 
@@ -78,10 +78,7 @@ def submit_grading():
     else:
         raw, hash_src = _from_csv()
         data = validate(GradingJobRequestSchema(), raw)
-    key = request.headers.get("Idempotency-Key")
-    if key is not None and not (0 < len(key) <= 200):
-        raise ApiError(422, "Idempotency-Key must be 1 to 200 characters.", "validation_error",
-                       [{"field": "Idempotency-Key", "message": "length must be 1 to 200"}])
+    key = idempotency_key()
     model_id, rubric = resolve_grading_model(who, data["model"], data.get("rubric"))
     essays = data["essays"]
 

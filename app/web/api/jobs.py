@@ -6,13 +6,21 @@ import time
 from flask import Response, request
 from flask_smorest import Blueprint
 
-from app.web.auth import current, login_required
-from app.settings import settings
-from app.store.db import session_scope
 from app.errors import ApiError
-from app.web.schemas import JobEnvelopeSchema, JobGetQuerySchema, JobListQuerySchema, JobListSchema, ResultsPageSchema, ResultsQuerySchema
 from app.lifecycle import jobs as jobsvc
+from app.settings import settings
+from app.store import views
+from app.store.db import session_scope
 from app.web import results as resultsvc
+from app.web.auth import current, login_required
+from app.web.schemas import (
+    JobEnvelopeSchema,
+    JobGetQuerySchema,
+    JobListQuerySchema,
+    JobListSchema,
+    ResultsPageSchema,
+    ResultsQuerySchema,
+)
 
 blp = Blueprint("jobs", __name__, url_prefix="/api/v1", description="Follow, list, cancel jobs and read their results.")
 SECURITY = [{"bearerAuth": []}]
@@ -22,7 +30,7 @@ LONG_POLL_INTERVAL_S = 0.2  # ?wait= re-reads the job row from Postgres this oft
 def _read(job_id: str):
     with session_scope() as s:
         job = jobsvc.get_job(s, job_id, current())
-        return jobsvc.job_view(job), jobsvc.etag(job)
+        return views.job_view(job), views.etag(job)
 
 
 def _not_modified(tag: str) -> bool:
@@ -88,7 +96,7 @@ def job_results(job_id: str, limit: int = 100, cursor: str | None = None, format
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})
     after = None
     if cursor:
-        parts = jobsvc.decode_cursor(cursor)
+        parts = views.decode_cursor(cursor)
         if len(parts) != 1 or not isinstance(parts[0], int):
             raise ApiError(422, "The cursor is not valid.", "validation_error",
                            [{"field": "cursor", "message": "Not a valid cursor."}])

@@ -1,15 +1,13 @@
 """POST /api/v1/lesson-jobs: one plan, or several as {"lessons": [...]}, on the lessons queue."""
 from __future__ import annotations
 
-from flask import request
 from flask_smorest import Blueprint
 
-from app.web.auth import current, login_required
-from app.errors import ApiError
-from app.store.tables import LessonPlan
-from app.web.schemas import JobEnvelopeSchema, LessonBatchJobSchema, SingleLessonJobSchema
 from app.lifecycle import jobs as jobsvc
-from app.web.api.common import json_body, validate
+from app.store.tables import LessonPlan
+from app.web.api.common import idempotency_key, json_body, validate
+from app.web.auth import current, login_required
+from app.web.schemas import JobEnvelopeSchema, LessonBatchJobSchema, SingleLessonJobSchema
 
 blp = Blueprint("lessons", __name__, url_prefix="/api/v1", description="Write lesson plans.")
 
@@ -34,10 +32,7 @@ def submit_lessons():
     else:
         data = validate(SingleLessonJobSchema(), raw)
         plans = [{k: v for k, v in data.items() if k != "callback_url"}]
-    key = request.headers.get("Idempotency-Key")
-    if key is not None and not (0 < len(key) <= 200):
-        raise ApiError(422, "Idempotency-Key must be 1 to 200 characters.", "validation_error",
-                       [{"field": "Idempotency-Key", "message": "length must be 1 to 200"}])
+    key = idempotency_key()
 
     def fill(s, job):
         job.total = len(plans)

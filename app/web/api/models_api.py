@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from flask_smorest import Blueprint
 
-from app.web.auth import current, login_required
-from app.web.schemas import ActivateSchema, ModelEnvelopeSchema, ModelListQuerySchema, ModelListSchema
 from app.store import grader_models as reg
 from app.web.api.common import json_body, validate
+from app.web.auth import current, login_required
+from app.web.schemas import ActivateSchema, ModelEnvelopeSchema, ModelListQuerySchema, ModelListSchema
 
 blp = Blueprint("models", __name__, url_prefix="/api/v1", description="Fine-tuned grader versions.")
 

@@ -12,16 +12,16 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
-from app.web.auth import current, login_required
-from app.store.db import session_scope
 from app.errors import ApiError
-from app.store.tables import Essay, GradingResult, ScoreOverride, utcnow
-from app.web.schemas import StrictSchema
-from app.store import audit
 from app.lifecycle import jobs as jobsvc
+from app.store import audit
+from app.store.db import session_scope
+from app.store.tables import Essay, GradingResult, ScoreOverride, utcnow
 from app.web import results as resultsvc
 from app.web.api.common import json_body
 from app.web.api.common import validate as validate_body
+from app.web.auth import current, login_required
+from app.web.schemas import StrictSchema
 
 blp = Blueprint("overrides", __name__, url_prefix="/api/v1",
                 description="A teacher's own score for an essay, kept beside the model's.")

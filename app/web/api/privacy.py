@@ -4,9 +4,9 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
-from app.web.auth import current, login_required
 from app.errors import ApiError
 from app.lifecycle.retention import delete_student
+from app.web.auth import current, login_required
 
 blp = Blueprint("privacy", __name__, url_prefix="/api/v1",
                 description="Delete a student's essays, results and overrides.")

@@ -6,8 +6,8 @@ Each essay is graded against a rubric built from its prompt (rubrics.json next t
 the prompt's task text and its integer holistic range with step 1, so scores come back already
 mapped onto the prompt's own integer scale. QWK per prompt, then the plain mean over prompts
 (the ASAP convention). With cache=True the embeddings come from var/cache (same Encoder, same
-settings) and go through the grader's own head (score_embedded), i.e. the same numbers as
-grader.grade, without re-encoding on every run.
+settings) and go through the grading service (workers/ml/grading/service.py) like the worker's
+batches, i.e. the same numbers, without re-encoding on every run.
 """
 from __future__ import annotations
 
@@ -19,28 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-
-def qwk(y_true, y_pred, min: int | None = None, max: int | None = None) -> float:
-    """Quadratic weighted kappa of two integer ratings on [min, max] (inferred from the data if None)."""
-    a = np.rint(np.asarray(y_true, dtype=float)).astype(int)
-    b = np.rint(np.asarray(y_pred, dtype=float)).astype(int)
-    if len(a) != len(b):
-        raise ValueError("y_true and y_pred differ in length")
-    if len(a) == 0:
-        return float("nan")
-    lo = int(np.min(np.concatenate([a, b]))) if min is None else int(min)
-    hi = int(np.max(np.concatenate([a, b]))) if max is None else int(max)
-    a, b = np.clip(a, lo, hi), np.clip(b, lo, hi)
-    n = hi - lo + 1
-    if n <= 1:
-        return 1.0
-    O = np.zeros((n, n))
-    np.add.at(O, (a - lo, b - lo), 1)
-    i = np.arange(n)
-    W = (i[:, None] - i[None, :]) ** 2 / (n - 1) ** 2
-    E = np.outer(O.sum(1), O.sum(0)) / O.sum()
-    den = (W * E).sum()
-    return float(1.0 - (W * O).sum() / den) if den else 1.0
+from workers.ml.stats import qwk
 
 
 def load_rows(jsonl_path: str, limit: int | None = None) -> tuple[list[dict], dict]:
@@ -74,17 +53,18 @@ def evaluate(grader, jsonl_path: str, limit: int | None = None, cache: bool = Fa
     texts = [r["essay"] for r in rows]
     rbs = [rubric_for(r["prompt"], rubrics) for r in rows]
     t0 = time.perf_counter()
+    from workers.ml.grading.service import GradingService
+
+    service = GradingService.over(grader.encoder, {"default": grader})
     if cache:
         from workers.ml.embedding_cache import cached_embed
 
         emb = cached_embed(grader.encoder, texts, Path(jsonl_path).stem)
-        prompts = sorted({rb["prompt"] for rb in rbs})
-        pemb = dict(zip(prompts, grader.encoder.embed(prompts)))
-        results = grader.score_embedded(texts, rbs, emb, pemb)
+        results = service.grade_with("default", texts, rbs, emb)
     else:
         results = []
         for i in range(0, len(texts), batch):
-            results += grader.grade(texts[i:i + batch], rbs[i:i + batch])
+            results += service.grade_with("default", texts[i:i + batch], rbs[i:i + batch])
     secs = time.perf_counter() - t0
     scores = [r["score"] for r in results]
     per = per_prompt_qwk(rows, scores, rubrics)
@@ -99,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", default=str(Path(__file__).resolve().parents[4] / "shared" / "data" / "asap" / "dev.jsonl"))
     ap.add_argument("--head", default=None)
     ap.add_argument("--limit", type=int, default=None)
-    ap.add_argument("--no-cache", action="store_true", help="re-encode through grader.grade instead of var/cache")
+    ap.add_argument("--no-cache", action="store_true", help="re-encode in batches instead of reading var/cache")
     args = ap.parse_args(argv)
     from workers.ml.grading.default import DefaultGrader
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from workers.ml.evaluation.stats import ece  # noqa: F401  (the report's ECE is the grader evaluation's)
+from workers.ml.stats import ece  # the report's ECE is the grader evaluation's
 
 TARGET_MEAN, TARGET_EACH = 0.80, 0.70
 HUMAN_HUMAN = 0.754  # rater 1 vs rater 2 on these essays (ASAP README)
@@ -199,7 +199,8 @@ table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;paddi
 th{{background:#f3f3f3}}td:first-child,th:first-child{{text-align:left}}.ok{{color:#1a7f37}}.bad{{color:#b42318}}
 img{{max-width:100%}}code{{background:#f6f6f6;padding:0 3px}}</style></head><body>
 <h1>Validity report</h1>
-<p>Model <code>{html.escape(str(report.get('model', '')))}</code> (version <code>{html.escape(str(report.get('model_version', '')))}</code>)
+<p>Model <code>{html.escape(str(report.get('model', '')))}</code>
+(version <code>{html.escape(str(report.get('model_version', '')))}</code>)
 on <code>{html.escape(str(report.get('data', '')))}</code>: {_f(report.get('n'))} essays scored by human raters, each graded
 against its own prompt's rubric. The model never saw these essays while it was trained or tuned
 (trained on <code>train.jsonl</code>; every choice made by cross-validation there).</p>
@@ -208,8 +209,11 @@ against its own prompt's rubric. The model never saw these essays while it was t
 <li>Mean quadratic weighted kappa (QWK) over prompts: <b>{_f(mean)}</b> —
 <span class="{'ok' if ok_mean else 'bad'}">{'meets' if ok_mean else 'below'} the target of {TARGET_MEAN}</span>;
 two human raters agree at {HUMAN_HUMAN} on these essays.</li>
-<li>Lowest prompt: {_f(worst)} — <span class="{'ok' if ok_each else 'bad'}">{'every prompt' if ok_each else 'not every prompt'} at or above {TARGET_EACH}</span>.</li>
-<li>Mean trait QWK: {_f(report.get('mean_trait_qwk'))}. Share of essays flagged for review: {_f(report.get('needs_review_share'))}.</li>
+<li>Lowest prompt: {_f(worst)} —
+<span class="{'ok' if ok_each else 'bad'}">{'every prompt' if ok_each else 'not every prompt'}
+at or above {TARGET_EACH}</span>.</li>
+<li>Mean trait QWK: {_f(report.get('mean_trait_qwk'))}.
+Share of essays flagged for review: {_f(report.get('needs_review_share'))}.</li>
 </ul>
 <h2>Agreement with human raters, per prompt</h2>
 <p>QWK: agreement beyond chance, penalising large disagreements more (1 = perfect, 0 = chance).

@@ -3,10 +3,10 @@ and an HTML validity report (workers/ml/evaluation/report.py).
 
     run_eval("asap" | "default" | PATH, "../shared/data/asap/dev.jsonl", stress=True) -> report dict
 
-The statistics are `asap.evaluate_asap`'s for every model: the shipped per-prompt graders directly;
-the rubric-agnostic default grader through `DefaultOnPrompts`, which grades each essay against its
-prompt's rubric (range and traits read from rubrics.json beside the data, at run time), so both are
-measured the same way. With `stress`, the review flags' stress set (workers/ml/evaluation/stress.py) built
+The statistics are `asap_eval.evaluate_asap`'s for every model, through the grader interface: the
+shipped per-prompt graders on their own rubrics, the rubric-agnostic default grader on each prompt's
+rubric (range and traits read from rubrics.json beside the data, at run time), so both are measured
+the same way. With `stress`, the review flags' stress set (workers/ml/evaluation/stress.py) built
 from the same file is added; with `lopo`, the default grader's leave-one-prompt-out figures.
 """
 from __future__ import annotations
@@ -14,62 +14,44 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-
-
-class DefaultOnPrompts:
-    """The default grader behind the interface evaluate_asap measures (embedder/predict/prompts/meta)."""
-
-    def __init__(self, grader, rubrics: dict):
-        from workers.ml.grading.service import GradingService
-
-        self.grader, self.encoder, self.version = grader, grader.encoder, grader.version
-        self.service = GradingService.over(grader.encoder, {"default": grader})
-        self.embedder = grader.encoder  # what predict() reads: the plain embedding
-        self.meta = {"ranges": {p: list(r["score"]) for p, r in rubrics.items()},
-                     "trait_ranges": {p: {t: list(v) for t, v in (r.get("traits") or {}).items()}
-                                      for p, r in rubrics.items()}}
-        self.tasks = {p: r.get("task") or "" for p, r in rubrics.items()}
-
-    def prompts(self) -> list[str]:
-        return sorted(self.meta["ranges"], key=int)
-
-    def rubric(self, p: str) -> dict:
-        lo, hi = self.meta["ranges"][p]
-        return {"name": f"ASAP prompt {p}", "prompt": self.tasks[p], "scale": {"min": lo, "max": hi, "step": 1},
-                "traits": [{"name": t, "scale": {"min": a, "max": b, "step": 1}}
-                           for t, (a, b) in self.meta["trait_ranges"][p].items()]}
-
-    def predict(self, texts: list[str], prompt_ids: list[str], emb: np.ndarray) -> list[dict]:
-        rubrics = [self.rubric(p) for p in prompt_ids]
-        out = self.service.grade_with("default", texts, rubrics, emb)
-        for o in out:
-            o["raw_confidence"] = o["confidence"]  # the default grader's confidence is not recalibrated
-            # its low-confidence flag is a cut on the error sd, not on confidence (default.py)
-            o["low_confidence"] = any(r.startswith("low confidence") for r in o["review_reasons"])
-        return out
-
 
 def load_rubrics(data_path: str) -> dict:
     return json.loads((Path(data_path).parent / "rubrics.json").read_text())["prompts"]
 
 
 def load_grader(model: str, data_path: str):
-    """'asap' or an asap artifacts folder -> AsapGrader; 'default' or a head .npz -> DefaultOnPrompts."""
+    """'asap' or an asap artifacts folder -> the shipped per-prompt graders; 'default' or a head .npz ->
+    the default grader on each prompt's rubric (rubrics.json beside the data). An EvalTarget."""
+    from workers.ml.evaluation.asap_eval import asap_target, default_target
     from workers.ml.grading.asap import AsapGrader
     from workers.ml.grading.default import DefaultGrader
 
     path = Path(model)
     if model == "asap" or (path.is_dir() and (path / "manifest.json").is_file()):
-        return AsapGrader.load(artifacts_dir=None if model == "asap" else path)
+        return asap_target(AsapGrader.load(artifacts_dir=None if model == "asap" else path))
     if model == "default" or (path.is_file() and path.suffix == ".npz"):
-        return DefaultOnPrompts(DefaultGrader.load(head_path=None if model == "default" else str(path)),
-                                load_rubrics(data_path))
+        return default_target(DefaultGrader.load(head_path=None if model == "default" else str(path)),
+                              load_rubrics(data_path))
     raise ValueError(f"unknown model {model!r}: use asap, default, an asap artifacts folder or a head .npz file")
 
 
+def read_lopo(path: str) -> dict:
+    """Leave-one-prompt-out figures from a JSON file: {"per_prompt": ..., "mean_qwk": ...} (what
+    asap_stack.lopo returns) or an earlier eval report holding them under "lopo"."""
+    d = json.loads(Path(path).read_text())
+    if isinstance(d, dict) and isinstance(d.get("lopo"), dict):
+        d = d["lopo"]  # an eval report (its own per_prompt is the grader's)
+    if not (isinstance(d, dict) and isinstance(d.get("per_prompt"), dict) and "mean_qwk" in d):
+        raise ValueError(f"{path} holds no leave-one-prompt-out figures (per_prompt, mean_qwk)")
+    return d
+
+
 def run_eval(model: str, data_path: str, limit: int | None = None, stress: bool = True,
-             stress_per_prompt: int = 40, lopo: str | None = None, cache: bool = True) -> dict:
+             stress_per_prompt: int = 40, lopo: str | dict | None = None, cache: bool = True,
+             lopo_train: str | None = None) -> dict:
+    """lopo: the default grader's leave-one-prompt-out figures to include, as a dict or a JSON file
+    (read_lopo). lopo_train: compute them instead (asap_stack.lopo: the recipe fitted on seven prompts of
+    this train file, QWK on the eighth's essays of data_path, all of it; --limit does not apply)."""
     from workers.ml.evaluation.asap_eval import evaluate_asap
 
     g = load_grader(model, data_path)
@@ -82,16 +64,23 @@ def run_eval(model: str, data_path: str, limit: int | None = None, stress: bool 
                                  "and 6 on prompt 8 (0-60).")
     if stress:
         from workers.ml.embedding_cache import cached_embed
-        from workers.ml.grading.review import Reviewer
         from workers.ml.evaluation.stress import run_stress
+        from workers.ml.grading.review import Reviewer
 
-        enc = g.encoder
+        enc = g.grader.encoder
         tag = Path(data_path).stem
         st = run_stress(Reviewer.load(encoder=enc), enc.embed, data_path, per_prompt=stress_per_prompt,
                         real_embed_fn=(lambda t: cached_embed(enc, t, tag, verbose=False)) if cache else None,
                         limit=limit, verbose=False)
         rep["stress"] = st
         rep["needs_review_share"] = st.get("real_flag_rate")
-    if lopo:
-        rep["lopo"] = json.loads(Path(lopo).read_text())
+    if lopo_train:
+        from workers.ml.training.asap_stack import lopo as compute_lopo
+
+        enc = g.grader.encoder if g.model("1") == "default" else None  # the default grader's own MiniLM
+        rep["lopo"] = compute_lopo(lopo_train, data_path, encoder=enc)
+    elif isinstance(lopo, dict):
+        rep["lopo"] = lopo
+    elif lopo:
+        rep["lopo"] = read_lopo(lopo)
     return rep

@@ -24,10 +24,11 @@ One model per ASAP prompt ("1".."8"), trained on train.jsonl only by `python -m 
   traits   the same stage 2 per trait (stage-1 holistic predictions + a per-trait embedding ridge),
            linear only, stretched and rounded the same way
 
-Rater-style features (`rater_features`): length (log words, chars, sentences, paragraphs), vocabulary
-(unique words, type-token, long words, rare words by pyspellchecker word frequency), spelling errors
-(pyspellchecker; @PERSON1-style anonymisation tokens skipped), sentence structure (mean/std/max
-sentence length, commas, clause words), readability (textstat), paragraphing and punctuation.
+Rater-style features (features.rater_features: feature set "rater-v1", the default grader's too):
+length (log words, chars, sentences, paragraphs), vocabulary (unique words, type-token, long words,
+rare words by pyspellchecker word frequency), spelling errors (pyspellchecker; @PERSON1-style
+anonymisation tokens skipped), sentence structure (mean/std/max sentence length, commas, clause
+words), readability (textstat), paragraphing and punctuation.
 
 Confidence = P(the human score lies within `tolerance(prompt)` of the score given), a logistic
 regression per prompt fitted on out-of-fold train predictions over (distance of the continuous
@@ -58,12 +59,7 @@ ARTIFACTS = Path(__file__).resolve().parent / "artifacts" / "asap"
 N_WORD_HASH = 2 ** 17
 N_CHAR_HASH = 2 ** 17
 
-_ANON = re.compile(r"@[A-Z]+[0-9]*")
-_WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
-_SENT = re.compile(r"[^.!?]+[.!?]*")
-_PARA = re.compile(r"\n\s*\n|\t|\s{4,}")
-CLAUSE_WORDS = frozenset("because although though while since when whenever if unless which who whom whose "
-                         "that whereas where after before until so".split())
+_ANON = re.compile(r"@[A-Z]+[0-9]*")  # anonymisation tokens (@PERSON1), dropped before the n-grams
 
 
 def tolerance(lo: int, hi: int) -> int:
@@ -72,78 +68,14 @@ def tolerance(lo: int, hi: int) -> int:
     return 0 if rng <= 12 else max(1, int(round(rng / 10)))
 
 
-# --- rater-style features --------------------------------------------------------------------------------
+# --- rater-style features (features.py, one implementation, by feature-set name) -------------------------
 
-@lru_cache(maxsize=1)
-def _word_freq() -> dict:
-    from spellchecker import SpellChecker
-
-    return dict(SpellChecker(language="en", distance=1).word_frequency.dictionary)
+FEATURE_SET = F.RATER_FEATURE_SET  # what asap-stack models read; a meta.json without "feature_set" means this
+FEATURE_NAMES = F.RATER_FEATURE_NAMES
 
 
-FEATURE_NAMES = [
-    "log_words", "log_chars", "log_sentences", "log_paragraphs", "log_unique", "type_token", "root_ttr",
-    "avg_word_len", "std_word_len", "long_word_share", "very_long_word_share", "rare_word_share",
-    "mean_log_freq", "log_misspelled", "misspelled_share", "log_unique_misspelled",
-    "mean_sent_len", "std_sent_len", "max_sent_len", "commas_per_sent", "clause_per_sent",
-    "flesch", "fk_grade", "syllables_per_word", "polysyllable_share",
-    "words_per_paragraph", "exclaim_per_100", "question_per_100", "semicolon_colon_per_100",
-    "quotes_per_100", "apostrophe_per_100", "paren_per_100", "lower_start_share", "lowercase_i",
-    "anon_per_100", "transitions_per_100", "has_conclusion", "caps_word_share",
-]
-
-
-def _syllables(w: str) -> int:
-    w = w.lower()
-    groups = re.findall(r"[aeiouy]+", w)
-    n = len(groups)
-    if w.endswith("e") and n > 1 and not w.endswith(("le", "ee")):
-        n -= 1
-    return max(n, 1)
-
-
-def rater_features(text: str) -> list[float]:
-    text = text or ""
-    n_anon = len(_ANON.findall(text))
-    clean = _ANON.sub(" Name ", text)
-    words = _WORD.findall(clean)
-    lw = [w.lower() for w in words]
-    n = len(lw)
-    nn = max(n, 1)
-    freq = _word_freq()
-    real = [w for w in lw if w != "name"]
-    known = [w for w in real if w in freq]
-    miss = [w for w in real if w not in freq and "'" not in w]
-    sentences = [s for s in _SENT.findall(clean) if _WORD.search(s)]
-    slen = np.array([len(_WORD.findall(s)) for s in sentences] or [0], dtype=float)
-    ns = max(len(sentences), 1)
-    paras = [p for p in _PARA.split(text.strip()) if p.strip()]
-    wl = np.array([len(w) for w in words] or [0], dtype=float)
-    syl = np.array([_syllables(w) for w in words] or [0], dtype=float)
-    logf = [math.log10(freq[w] + 1) for w in known]
-    st = F.stats(text)
-    flesch = 206.835 - 1.015 * (n / ns) - 84.6 * (syl.sum() / nn)
-    fk = 0.39 * (n / ns) + 11.8 * (syl.sum() / nn) - 15.59
-    per100 = 100.0 / nn
-    return [
-        math.log1p(n), math.log1p(len(text)), math.log1p(len(sentences)), math.log1p(len(paras)),
-        math.log1p(len(set(lw))), len(set(lw)) / nn, len(set(lw)) / math.sqrt(nn),
-        float(wl.mean()), float(wl.std()), float((wl >= 7).mean()), float((wl >= 10).mean()),
-        (sum(1 for w in known if freq[w] < 2000) / max(len(known), 1)), (float(np.mean(logf)) if logf else 0.0),
-        math.log1p(len(miss)), len(miss) / max(len(real), 1), math.log1p(len(set(miss))),
-        float(slen.mean()), float(slen.std()), float(min(slen.max(), 150)),
-        text.count(",") / ns, sum(1 for w in lw if w in CLAUSE_WORDS) / ns,
-        float(np.clip(flesch, -100, 150)), float(np.clip(fk, -5, 40)), float(syl.mean()), float((syl >= 3).mean()),
-        n / max(len(paras), 1), text.count("!") * per100, text.count("?") * per100,
-        (text.count(";") + text.count(":")) * per100, (text.count('"') + text.count("\u201c")) * per100,
-        (text.count("'") + text.count("\u2019")) * per100, text.count("(") * per100,
-        st.lowercase_starts / ns, math.log1p(st.lowercase_i), n_anon * per100, 100.0 * st.transitions / nn,
-        float(st.has_conclusion), sum(1 for w in words if len(w) > 1 and w.isupper()) / nn,
-    ]
-
-
-def feature_matrix(texts: list[str]) -> np.ndarray:
-    return np.array([rater_features(t) for t in texts], dtype=np.float64).reshape(len(texts), len(FEATURE_NAMES))
+def feature_matrix(texts: list[str], feature_set: str = FEATURE_SET) -> np.ndarray:
+    return F.feature_matrix(feature_set, texts)
 
 
 # --- hashed n-grams (no vocabulary is ever stored) ------------------------------------------------------
@@ -341,20 +273,20 @@ class AsapGrader:
         self.encoder = encoder
         self.models = models
         self.meta = meta
-        # what the models read: every hidden state (meta "embedding"), or, in artifacts from before
-        # asap-stack-v2, the plain last-layer embedding
-        spec = meta.get("embedding") or {"states": "last", "weight": 1.0}
-        self.all_layers = spec["states"] == "all"
-        self.emb_scale = embedding_scale(spec["weight"], encoder.n_states) if self.all_layers else 1.0
-        if self.all_layers:
-            from workers.ml.encoder import AllLayers
+        # what the models read: every hidden state, weighted (meta "embedding", asap-stack-v2 on)
+        spec = meta.get("embedding") or {}
+        if spec.get("states") != "all":
+            raise ValueError(f"artifacts read embedding states {spec.get('states')!r}; this grader reads 'all'")
+        from workers.ml.encoder import AllLayers
 
-            self.embedder = AllLayers(encoder)
-        else:
-            self.embedder = encoder
+        self.all_layers = True  # the embedder gives every hidden state (bench/grading_paths.py reads this)
+        self.embedder = AllLayers(encoder)
+        self.emb_scale = embedding_scale(spec["weight"], encoder.n_states)
+        self.feature_set = meta.get("feature_set", FEATURE_SET)
+        if self.feature_set not in F.FEATURE_SETS:
+            raise ValueError(f"artifacts read feature set {self.feature_set!r}; known: {', '.join(F.FEATURE_SETS)}")
         self.version = f"{meta['version']}+{digest[:12]}"
-        # per prompt ({prompt: cut}); one number for all prompts in artifacts from before asap-stack-v2
-        self.low_confidence = meta["low_confidence"]
+        self.low_confidence = meta["low_confidence"]  # {prompt: cut}
 
     @classmethod
     def load(cls, encoder=None, artifacts_dir: str | Path | None = None) -> AsapGrader:
@@ -415,13 +347,13 @@ class AsapGrader:
             conf = round(min(max(r["confidence"], 0.0), 1.0), 3)
             confs.append(float(conf))
             unsure.append(conf < self.low_confidence_cut(p))
+        details = [{"pred": r["pred"], "raw_confidence": r["raw_confidence"]} for r in rows]
         return ModelScores([float(r["score"]) for r in rows], traits, confs, unsure, self.version,
-                           self.plain_embedding(emb) if len(texts) else None, pids)
+                           self.plain_embedding(emb) if len(texts) else None, pids, details=details)
 
     def low_confidence_cut(self, prompt_id: str) -> float:
         """Confidence under this gets 'low confidence' in review_reasons (~2 % of the prompt's CV essays)."""
-        lc = self.low_confidence
-        return float(lc[str(prompt_id)] if isinstance(lc, dict) else lc)
+        return float(self.low_confidence[str(prompt_id)])
 
     def plain_embedding(self, emb: np.ndarray) -> np.ndarray:
         """The last-layer embedding (what the review flags read) inside the embedder's output."""
@@ -431,7 +363,7 @@ class AsapGrader:
         """predict_prompt's numbers per essay, grouped by prompt and put back in order.
         emb: self.embedder.embed(texts)."""
         pids = [str(p) for p in prompt_ids]
-        feats = feature_matrix(texts)
+        feats = feature_matrix(texts, self.feature_set)
         Xng = ngram_matrix(texts)
         emb = np.asarray(emb) * self.emb_scale
         rows: list[dict] = [{} for _ in texts]

@@ -11,7 +11,7 @@ The embedding's topic directions (the span of the per-prompt mean embeddings) ar
 every head's weights, so a new prompt's topic does not move its scores. k(points) = exp(a log(points)
 + b), points = (max - min) / step clipped to [3, 60], k bounded to [0.5, 2], widens the predictions on coarse scales (fitted
 in train.py; the ridge's shrinkage and a coarse scale's wider normalised spread). Each trait has its own
-c and law, applied with the trait's scale. A head without a law (v1) is used as it is (k = 1).
+c and law, applied with the trait's scale.
 
 Confidence (documented, not a calibrated probability of being "right" in the abstract): under a
 normal error model N(mu, sd) around the ensemble mean, the probability that the human score lies
@@ -26,8 +26,10 @@ Low confidence (a `needs_review` reason): the essay's error sd in normalised uni
 ensemble_spread^2) before the spread law, is above meta["low_confidence_sd"], the 98th percentile of that
 sd over the training essays (train.py): about 2 % of essays like the training ones, the ones the head is
 least sure of, on any scale. Not the confidence itself: on a 1-6 scale P(exact) sits near 0.5 for every
-essay and under 0.3 wherever a prediction falls between two scores, which flagged most of a class. A
-head without that field (before it was added) flags confidence under LOW_CONFIDENCE.
+essay and under 0.3 wherever a prediction falls between two scores, which flagged most of a class.
+
+Features: the head's meta names the feature set it was trained with ("feature_set", features.FEATURE_SETS;
+the shipped head: rater-v1), and grading computes that set.
 """
 from __future__ import annotations
 
@@ -46,7 +48,6 @@ from workers.ml.scales import scale_points, spread_factor
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 HEAD_FILE = "minilm_head.npz"
-LOW_CONFIDENCE = 0.3
 # rubric trait name (normalised) -> trained ASAP trait; exact names are matched before this table
 TRAIT_SYNONYMS = {
     "organisation": "organization", "structure": "organization", "coherence": "organization",
@@ -104,16 +105,16 @@ class DefaultGrader:
         self.W_traits = np.asarray(head["W_traits"], dtype=np.float64)  # (T, D+1)
         self.feat_mean = np.asarray(head["feat_mean"], dtype=np.float64)
         self.feat_std = np.asarray(head["feat_std"], dtype=np.float64)
-        self.resid = float(np.asarray(head["resid_std"]).ravel()[0])
-        self.W_err = np.asarray(head["W_err"], dtype=np.float64) if "W_err" in head else None
-        T = self.W_traits.shape[0]
-        self.hol_c = float(np.asarray(head["hol_c"]).ravel()[0]) if "hol_c" in head else 0.5
-        self.hol_law = np.asarray(head["hol_law"], dtype=np.float64) if "hol_law" in head else np.zeros(2)
-        self.trait_c = np.asarray(head["trait_c"], dtype=np.float64) if "trait_c" in head else np.full(T, 0.5)
-        self.trait_law = np.asarray(head["trait_law"], dtype=np.float64) if "trait_law" in head else np.zeros((T, 2))
-        self.feature_set = meta.get("feature_set", "basic-9")
+        self.W_err = np.asarray(head["W_err"], dtype=np.float64)
+        self.hol_c = float(np.asarray(head["hol_c"]).ravel()[0])
+        self.hol_law = np.asarray(head["hol_law"], dtype=np.float64)
+        self.trait_c = np.asarray(head["trait_c"], dtype=np.float64)
+        self.trait_law = np.asarray(head["trait_law"], dtype=np.float64)
+        self.feature_set = meta.get("feature_set")
+        if self.feature_set not in F.FEATURE_SETS:
+            raise ValueError(f"head trained with feature set {self.feature_set!r}; known: {', '.join(F.FEATURE_SETS)}")
         self.meta = meta
-        self.low_confidence_sd = meta.get("low_confidence_sd")
+        self.low_confidence_sd = float(meta["low_confidence_sd"])
         self.trait_names = list(meta["trait_names"])
         self.trait_index = {n: i for i, n in enumerate(self.trait_names)}
         self.version = f"{meta['version']}+{digest[:8]}"
@@ -170,16 +171,13 @@ class DefaultGrader:
     def inputs(self, texts: list[str], emb: np.ndarray, st=None) -> np.ndarray:
         """[embedding, standardised features, 1]: what every head multiplies."""
         st = st if st is not None else [F.stats(t) for t in texts]
-        if self.feature_set == F.RATER_FEATURE_SET:
-            raw = F.rater_matrix(texts, st)
-        else:  # a v1 head: the 9 features of feature_vector
-            raw = np.array([F.feature_vector(s) for s in st], dtype=np.float64).reshape(len(texts), -1)
+        raw = F.feature_matrix(self.feature_set, texts, st)
         feats = (raw - self.feat_mean) / self.feat_std
         return np.hstack([np.asarray(emb, dtype=np.float64).reshape(len(texts), -1), feats, np.ones((len(texts), 1))])
 
     @staticmethod
     def spread_factor(law, scale: dict) -> float:
-        """k of the spread law for a scale (1 for a head without one)."""
+        """k of the spread law for a scale."""
         return spread_factor(law, scale_points(scale))
 
     def predict_normalised(self, texts: list[str], emb: np.ndarray, st=None, X: np.ndarray | None = None):
@@ -188,17 +186,13 @@ class DefaultGrader:
         return X @ self.W_hol.T, X @ self.W_traits.T
 
     def error_sd(self, texts: list[str], emb: np.ndarray, st=None, X: np.ndarray | None = None) -> np.ndarray:
-        """Per-essay sd of the normalised error (error_model_sd; the head's residual sd without one)."""
-        if self.W_err is None:
-            return np.full(len(texts), self.resid)
+        """Per-essay sd of the normalised error (error_model_sd)."""
         X = X if X is not None else self.inputs(texts, emb, st)
         return error_model_sd(X, self.W_err)
 
-    def unsure(self, err_sd: np.ndarray, raw_spread: np.ndarray) -> np.ndarray | None:
-        """Per essay: is its normalised error sd above the head's low-confidence cut (None: no cut stored)?"""
-        if self.low_confidence_sd is None:
-            return None
-        return essay_sd(err_sd, raw_spread) > float(self.low_confidence_sd)
+    def unsure(self, err_sd: np.ndarray, raw_spread: np.ndarray) -> np.ndarray:
+        """Per essay: is its normalised error sd above the head's low-confidence cut?"""
+        return essay_sd(err_sd, raw_spread) > self.low_confidence_sd
 
     def score_embedded(self, requests: Sequence[GradeRequest], emb: np.ndarray,
                        prompt_emb: dict[str, np.ndarray] | None = None) -> ModelScores:
@@ -231,5 +225,5 @@ class DefaultGrader:
             scores.append(map_to_scale(mean, scale))
             trait_rows.append(trait_scores)
             confs.append(conf)
-            doubts.append(bool(unsure[i]) if unsure is not None else conf < LOW_CONFIDENCE)
+            doubts.append(bool(unsure[i]))
         return ModelScores(scores, trait_rows, confs, doubts, self.version, np.asarray(emb), None, dict(prompt_emb or {}))

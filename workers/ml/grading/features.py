@@ -1,10 +1,13 @@
-"""Cheap, explainable text measurements: the default grader's model features and the vocabulary share."""
+"""Cheap, explainable text measurements: TextStats, the vocabulary share, and the rater-style feature
+sets (FEATURE_SETS, by name) that the default and the ASAP graders' models read."""
 from __future__ import annotations
 
 import math
 import re
 from collections import Counter
 from dataclasses import dataclass
+
+from workers.ml.grading.lexicon import word_frequency
 
 _WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
 _SENT = re.compile(r"[^.!?]+[.!?]*")
@@ -62,31 +65,13 @@ def stats(text: str) -> TextStats:
         lowercase_i=sum(1 for w in words if w == "i"),
         lowercase_starts=sum(1 for s in sentences if s[:1].islower()),
         transitions=sum(joined.count(t) for t in TRANSITIONS),
-        has_conclusion=any(c in last for c in CONCLUSION_CUES) or (len(paragraphs) >= 3 and 15 <= len(_WORD.findall(last)) <= 200),
+        has_conclusion=(any(c in last for c in CONCLUSION_CUES)
+                        or (len(paragraphs) >= 3 and 15 <= len(_WORD.findall(last)) <= 200)),
         repeated_paragraphs=repeated,
         vowel_ratio=(sum(1 for c in letters if c.lower() in "aeiouy") / len(letters)) if letters else 0.0,
         alpha_ratio=(len(letters) / len(non_space)) if non_space else 0.0,
         max_word_share=(counts.most_common(1)[0][1] / len(words)) if words else 0.0,
     )
-
-
-FEATURE_NAMES = ["log_words", "log_sentences", "avg_sentence_len", "avg_word_len", "type_token",
-                 "paragraphs", "long_sentence_share", "transitions_per_100", "lowercase_i"]
-
-
-def feature_vector(s: TextStats) -> list[float]:
-    n = max(s.n_words, 1)
-    return [
-        math.log1p(s.n_words),
-        math.log1p(s.n_sentences),
-        min(s.n_words / max(s.n_sentences, 1), 80.0),
-        s.avg_word_len,
-        s.type_token,
-        math.log1p(s.n_paragraphs),
-        s.long_sentences / max(s.n_sentences, 1),
-        100.0 * s.transitions / n,
-        math.log1p(s.lowercase_i),
-    ]
 
 
 def vocab_share(words: list[str], vocab) -> float:
@@ -96,11 +81,12 @@ def vocab_share(words: list[str], vocab) -> float:
     return sum(1 for w in words if w.lower() in vocab) / len(words)
 
 
-# --- rater-style features of the default grader (frozen copy) ------------------------------------------
-# The default grader's head (train.py, "rater-v1") was fitted on exactly these 38 measurements. They
-# started as a copy of asap.rater_features; they are kept here, frozen, so that changes to the ASAP
-# graders' features never silently change the default grader's inputs (and asap.py never depends on
-# them). Change them only together with a retrained head and a new feature-set name.
+# --- rater-style features, versioned -------------------------------------------------------------------
+# The one implementation of the 38 rater-style measurements, read by the default grader's head
+# (meta "feature_set": "rater-v1") and by the shipped ASAP graders (asap.py; their meta.json names no
+# set: rater-v1). A head keeps the features it was trained with: it names its set, and grading looks the
+# set up in FEATURE_SETS. So these functions are frozen: a change of any feature is a NEW named set
+# (its own function, added to FEATURE_SETS) together with retrained heads, never an edit of rater-v1.
 RATER_FEATURE_SET = "rater-v1"
 RATER_FEATURE_NAMES = [
     "log_words", "log_chars", "log_sentences", "log_paragraphs", "log_unique", "type_token", "root_ttr",
@@ -116,16 +102,6 @@ _R_ANON = re.compile(r"@[A-Z]+[0-9]*")
 _R_PARA = re.compile(r"\n\s*\n|\t|\s{4,}")
 _R_CLAUSE = frozenset(("because", "although", "though", "while", "since", "when", "whenever", "if", "unless",
                        "which", "who", "whom", "whose", "that", "whereas", "where", "after", "before", "until", "so"))
-_R_FREQ: dict | None = None
-
-
-def _rater_word_freq() -> dict:
-    global _R_FREQ
-    if _R_FREQ is None:
-        from spellchecker import SpellChecker
-
-        _R_FREQ = dict(SpellChecker(language="en", distance=1).word_frequency.dictionary)
-    return _R_FREQ
 
 
 def _r_syllables(w: str) -> int:
@@ -147,7 +123,7 @@ def rater_features(text: str, st: TextStats | None = None) -> list[float]:
     lw = [w.lower() for w in words]
     n = len(lw)
     nn = max(n, 1)
-    freq = _rater_word_freq()
+    freq = word_frequency()
     real = [w for w in lw if w != "name"]
     known = [w for w in real if w in freq]
     miss = [w for w in real if w not in freq and "'" not in w]
@@ -186,3 +162,14 @@ def rater_matrix(texts: list[str], st: list[TextStats] | None = None):
     st = st if st is not None else [None] * len(texts)
     return np.array([rater_features(t, s) for t, s in zip(texts, st)], dtype=np.float64).reshape(
         len(texts), len(RATER_FEATURE_NAMES))
+
+
+# feature-set name -> (texts, stats of the texts or None) -> (N, n_features) float64 matrix
+FEATURE_SETS = {RATER_FEATURE_SET: rater_matrix}
+
+
+def feature_matrix(feature_set: str, texts: list[str], st: list[TextStats] | None = None):
+    """The features of a named set (FEATURE_SETS) for texts; ValueError for a set this code does not have."""
+    if feature_set not in FEATURE_SETS:
+        raise ValueError(f"unknown feature set {feature_set!r}; known: {', '.join(FEATURE_SETS)}")
+    return FEATURE_SETS[feature_set](texts, st)

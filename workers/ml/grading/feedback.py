@@ -15,9 +15,9 @@ from __future__ import annotations
 import re
 import statistics
 from collections import Counter
-from functools import lru_cache
 
-from workers.ml.grading.review import EN_STOP, english_words
+from workers.ml.grading.lexicon import english_words, speller
+from workers.ml.grading.review import EN_STOP
 
 _ANON = re.compile(r"@[A-Z]+[0-9]*")
 _WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
@@ -40,13 +40,6 @@ KINDS = ("organization", "conventions", "word_choice", "sentence_fluency", "cont
 _KIND_SYNONYMS = {"ideas": "content", "ideas_content": "content", "ideas_and_content": "content", "idea": "content",
                   "content": "content", "language": "language", "style": "style", "word": "word_choice",
                   "sentence": "sentence_fluency", "sentences": "sentence_fluency", "spelling": "conventions"}
-
-
-@lru_cache(maxsize=1)
-def _speller():
-    from spellchecker import SpellChecker
-
-    return SpellChecker(language="en", distance=1)  # distance 1: suggestions in well under a millisecond
 
 
 def trait_kind(name: str) -> str | None:
@@ -100,7 +93,10 @@ def _suggest(w: str, vocab, sp) -> str | None:
     for end, k in (("nt", 1), ("re", 2), ("ve", 2), ("ll", 2), ("m", 1), ("d", 1), ("s", 1)):
         if w.endswith(end) and (end != "s" or w[:-1] in _S_BASES) and (cand := w[:-k] + "'" + w[-k:]) in vocab:
             return cand  # a contraction or possessive without its apostrophe
-    sug = sp.correction(w)
+    # pyspellchecker's correction() takes the most frequent candidate from a set, so ties went to the
+    # process's hash seed; the most frequent, ties broken alphabetically, gives every run the same word
+    cands = sorted(sp.candidates(w) or ())
+    sug = max(cands, key=sp.word_usage_frequency) if cands else None
     return sug if sug and sug != w else None
 
 
@@ -127,7 +123,7 @@ def analyse(text: str) -> dict:
     vocab = english_words()
     # likely misspellings: lower-case words not in the dictionary (capitalised words may be names)
     miss = Counter(w for w in words if w[:1].islower() and len(w) >= 2 and w not in vocab)
-    sp = _speller()
+    sp = speller()
     miss_examples = []
     for w, c in miss.most_common(3):
         sug = _suggest(w, vocab, sp)
@@ -284,7 +280,8 @@ def _content(e: dict) -> tuple[str | None, str | None]:
         issue = (f"At {e['n_words']} words in {e['n_sentences']} sentence(s), there is room for more reasons, "
                  f"examples or details.")
     elif not cues and not e["quotes"]:
-        issue = "No example or reason is signalled ('for example', 'such as', 'because'); specific details would support the points."
+        issue = ("No example or reason is signalled ('for example', 'such as', 'because'); "
+                 "specific details would support the points.")
     return good, issue
 
 

@@ -82,6 +82,7 @@ class ModelScores:
     prompt_ids: list[str | None] | None = None
     prompt_emb: dict[str, np.ndarray] = field(default_factory=dict)
     reasons: list[list[str]] | None = None  # the model's own extra review reasons
+    details: list[dict] | None = None  # model-specific numbers evaluation reads (e.g. raw_confidence)
 
 
 @runtime_checkable

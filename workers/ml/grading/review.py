@@ -40,6 +40,8 @@ from pathlib import Path
 
 import numpy as np
 
+from workers.ml.grading.lexicon import english_words
+
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts" / "review"
 TAGS = ("empty", "too short", "nonsense", "not English", "word salad", "repeated text", "copied prompt", "off-topic")
 
@@ -95,14 +97,6 @@ DEFAULTS = {  # used only when review.json lacks a key; fit() writes the fitted 
     "copy_prompt_share": 0.8, "copy_min_prompt_words": 6, "copy_essay_words": 40, "offtopic_prob": 0.05,
     "offtopic_cosine": 0.149, "offtopic_min_words": 20,
 }
-
-
-@lru_cache(maxsize=1)
-def english_words() -> frozenset:
-    """pyspellchecker's English dictionary (lower case), loaded once per process."""
-    from spellchecker import SpellChecker
-
-    return frozenset(SpellChecker(language="en").word_frequency.dictionary)
 
 
 def words_of(text: str) -> list[str]:

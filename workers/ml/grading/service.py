@@ -34,8 +34,9 @@ class UnknownModel(LookupError):
 
 
 class GraderRegistry:
-    """Model id -> grader. Exact ids and id prefixes map to factories called once (the grader is then
-    kept); ids nothing matches go to the fallback (the fine-tuned versions' loader, which keeps its own
+    """Model id -> grader. Exact ids and id prefixes map to factories, each called once per model id
+    (the grader is then kept; a prefix factory may return one grader for many ids); ids nothing
+    matches go to the fallback (the fine-tuned versions' loader, which keeps its own
     bounded cache)."""
 
     def __init__(self):
@@ -86,9 +87,11 @@ def finish(requests: Sequence[GradeRequest], ms: ModelScores, reviewer) -> list[
             traits = {k: float(tscale.get(k, scale)["min"]) for k in ms.traits[i]}
         else:
             score, traits = float(ms.scores[i]), {k: float(v) for k, v in ms.traits[i].items()}
-        reasons = list(flags[i]) + (list(ms.reasons[i]) if ms.reasons else [])
-        if not empty and ms.unsure[i]:
-            reasons.append(f"low confidence: {conf:.2f}")
+        reasons = list(flags[i])
+        if not empty:  # an empty essay has one reason, whichever grader saw it
+            reasons += list(ms.reasons[i]) if ms.reasons else []
+            if ms.unsure[i]:
+                reasons.append(f"low confidence: {conf:.2f}")
         out.append({
             "score": score,
             "traits": traits,

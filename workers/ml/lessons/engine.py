@@ -9,7 +9,14 @@ from typing import Callable
 
 import numpy as np
 
-from workers.ml.lessons.parsing import has_degenerate_repetition, parse_list, parse_title, repair_objective, starts_with_measurable_verb, words
+from workers.ml.lessons.parsing import (
+    has_degenerate_repetition,
+    parse_list,
+    parse_title,
+    repair_objective,
+    starts_with_measurable_verb,
+    words,
+)
 from workers.ml.lessons.render import to_markdown
 from workers.ml.lessons.schema import SECTIONS, grade_number, normalize_request, section_minutes, validate_lesson_request
 
@@ -158,7 +165,8 @@ def fallback_items(key: str, req: dict) -> list[str]:
         "section:Direct instruction": [
             f"Introduce the key ideas and vocabulary of {t} with a worked example, checking understanding as you go."
         ],
-        "section:Guided practice": [f"Students work in pairs on examples about {t} while the teacher circulates and gives feedback."],
+        "section:Guided practice": [f"Students work in pairs on examples about {t} "
+                                    "while the teacher circulates and gives feedback."],
         "section:Independent practice": [f"Students complete a short task on {t} on their own."],
         "section:Closure": [f"Students share one thing they learned about {t} and answer an exit question."],
         "assessment": [f"Exit ticket: two short questions on {t}.", "Observe and note student answers during practice."],
@@ -223,8 +231,8 @@ class LessonEngine:
 
     @classmethod
     def load(cls, model_path: str | None = None, device: str | None = None, **kw) -> "LessonEngine":
-        from workers.ml.lessons.encoder import load_encoder
         from workers.ml.lessons.model import CausalLM
+        from workers.ml.lessons.topic_encoder import load_encoder
 
         lm = CausalLM.load(model_path=model_path, device=device)
         return cls(lm, load_encoder(), **kw)
@@ -232,7 +240,7 @@ class LessonEngine:
     @property
     def encoder(self):
         if self._encoder is None:
-            from workers.ml.lessons.encoder import load_encoder
+            from workers.ml.lessons.topic_encoder import load_encoder
 
             self._encoder = load_encoder()
         return self._encoder

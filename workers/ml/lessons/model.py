@@ -21,6 +21,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.settings import settings
+
 log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -29,7 +31,7 @@ DEFAULT_MAX_BATCH = 16  # rows decoded together (EDUQ_LESSON_DECODE_BATCH overri
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("EDUQ_CACHE_DIR") or (REPO_ROOT / "var" / "cache"))
+    return Path(settings().cache_dir)
 
 
 def choose_device() -> str:
@@ -196,7 +198,7 @@ class CausalLM:
 
     def __init__(self, model, tokenizer, device: str, model_version: str, max_batch: int | None = None):
         self.model = model
-        self.max_batch = max(1, int(max_batch or os.environ.get("EDUQ_LESSON_DECODE_BATCH") or DEFAULT_MAX_BATCH))
+        self.max_batch = max(1, int(max_batch or settings().lesson_decode_batch))
         self.tok = tokenizer
         self.device = device
         self.model_version = model_version
@@ -228,7 +230,7 @@ class CausalLM:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        model_path = model_path or os.environ.get("EDUQ_LESSON_MODEL") or None
+        model_path = model_path or settings().lesson_model
         if model_path:
             folder = Path(model_path)
             if not folder.is_dir():
@@ -345,181 +347,257 @@ class CausalLM:
         ``prefix``: text all prompts start with (e.g. ``chat_prefix(system)``); its KV cache
         is computed once and shared instead of being recomputed for every row.
         """
-        import torch
-
         if not rows:
             return []
         cfg = sampling or SamplingConfig()
         mb = max(1, int(max_batch or self.max_batch))
         t0 = time.perf_counter()
-        dev = self.device
-        ids_all = self.tok([r.prompt for r in rows], add_special_tokens=False)["input_ids"]
-        pre: tuple[int, ...] = ()
-        if prefix:
-            pids = self.tok(prefix, add_special_tokens=False)["input_ids"]
-            # used only when every prompt tokenizes to the prefix's tokens plus at least one more
-            if all(len(x) > len(pids) and x[: len(pids)] == pids for x in ids_all):
-                pre = tuple(pids)
-        P0 = len(pre)
-        stats = GenStats(prompt_tokens=sum(len(x) for x in ids_all), calls=1)
-        R = len(rows)
-        generated: list[list[int]] = [[] for _ in range(R)]
-        texts = [""] * R
-        finish = ["length"] * R
-        n = cfg.no_repeat_ngram_size if cfg.no_repeat_ngram_size and cfg.no_repeat_ngram_size > 1 else 0
-        ngram_tables: list[dict] = [dict() for _ in range(R)]
-        gens: list = [None] * R
-        eos_set = set(self.eos_ids)
-        eos_idx = list(self.eos_ids)
-        queue = list(range(R))[::-1]  # pop() from the end = next row in order
-        penalty = cfg.repetition_penalty if cfg.repetition_penalty and cfg.repetition_penalty != 1.0 else None
+        run = _DecodeRun(self, rows, cfg, mb, prefix)
+        run.decode()
+        run.stats.seconds = time.perf_counter() - t0
+        self.stats.add(run.stats)
+        return run.results()
 
-        active: list[int] = []  # original row index per batch slot
-        cache = attn = last_pos = logits = seen = None
-        V = None
-        pc = time.perf_counter
+
+class _DecodeRun:
+    """State of one ``CausalLM.generate`` call: the waiting rows, the running batch and each row's output."""
+
+    def __init__(self, lm: CausalLM, rows: list[GenRequest], cfg: SamplingConfig, mb: int, prefix: str | None):
+        self.lm, self.rows, self.cfg, self.mb = lm, rows, cfg, mb
+        self.dev = lm.device
+        self.ids_all = lm.tok([r.prompt for r in rows], add_special_tokens=False)["input_ids"]
+        self.pre = self._shared_prefix(prefix)
+        self.P0 = len(self.pre)
+        self.stats = GenStats(prompt_tokens=sum(len(x) for x in self.ids_all), calls=1)
+        R = len(rows)
+        self.generated: list[list[int]] = [[] for _ in range(R)]
+        self.texts = [""] * R
+        self.finish = ["length"] * R
+        self.n = cfg.no_repeat_ngram_size if cfg.no_repeat_ngram_size and cfg.no_repeat_ngram_size > 1 else 0
+        self.ngram_tables: list[dict] = [dict() for _ in range(R)]
+        self.gens: list = [None] * R
+        self.eos_set = set(lm.eos_ids)
+        self.eos_idx = list(lm.eos_ids)
+        self.queue = list(range(R))[::-1]  # pop() from the end = next row in order
+        self.penalty = cfg.repetition_penalty if cfg.repetition_penalty and cfg.repetition_penalty != 1.0 else None
+        self.active: list[int] = []  # original row index per batch slot
+        self.cache = self.attn = self.last_pos = self.logits = self.seen = None
+
+    def _shared_prefix(self, prefix: str | None) -> tuple[int, ...]:
+        """The prefix's token ids, or () unless every prompt is those tokens plus at least one more."""
+        if not prefix:
+            return ()
+        pids = self.lm.tok(prefix, add_special_tokens=False)["input_ids"]
+        # used only when every prompt tokenizes to the prefix's tokens plus at least one more
+        if all(len(x) > len(pids) and x[: len(pids)] == pids for x in self.ids_all):
+            return tuple(pids)
+        return ()
+
+    def decode(self) -> None:
+        """The decode loop: admit waiting rows, sample one token per active row, drop finished rows, step."""
+        import torch
+
         with torch.inference_mode():
             while True:
-                # ---- admit waiting rows into free slots
-                free = mb - len(active)
-                if free > 0 and queue:
-                    t = pc()
-                    new = [queue.pop() for _ in range(min(free, len(queue)))]
-                    for row in new:
-                        g = torch.Generator(device="cpu")
-                        g.manual_seed(int(rows[row].seed) & 0x7FFFFFFFFFFFFFFF)
-                        gens[row] = g
-                    c2, a2, p2, l2 = self._prefill([ids_all[row] for row in new], pre)
-                    stats.prefill_s += pc() - t
-                    t = pc()
-                    V = l2.shape[-1]
-                    s2 = torch.zeros((len(new), V), dtype=torch.bool, device=dev)
-                    if not active:
-                        cache, attn, last_pos, logits, seen = c2, a2, p2, l2, s2
-                    else:
-                        L = max(attn.shape[1], a2.shape[1])
-                        pad = self._pad_at
-                        for la, lb in zip(self._layers(cache), self._layers(c2)):
-                            la.keys = torch.cat([pad(la.keys, L, 2, P0), pad(lb.keys, L, 2, P0)], 0)
-                            la.values = torch.cat([pad(la.values, L, 2, P0), pad(lb.values, L, 2, P0)], 0)
-                        attn = torch.cat([pad(attn, L, 1, P0), pad(a2, L, 1, P0)], 0)
-                        last_pos = torch.cat([last_pos, p2])
-                        logits = torch.cat([logits, l2])
-                        seen = torch.cat([seen, s2])
-                    active += new
-                    stats.cache_s += pc() - t
-                if not active:
+                self._admit()
+                if not self.active:
                     break
-
-                # ---- logits processing (vectorised over the active slots)
-                t = pc()
-                if penalty:
-                    pen = torch.where(logits > 0, logits / penalty, logits * penalty)
-                    logits = torch.where(seen, pen, logits)
-                ban_r: list[int] = []
-                ban_t: list[int] = []
-                for slot, row in enumerate(active):
-                    toks = generated[row]
-                    if not toks:
-                        # never stop before producing anything
-                        ban_r += [slot] * len(eos_idx)
-                        ban_t += eos_idx
-                    elif n and len(toks) >= n - 1:
-                        banned = ngram_tables[row].get(tuple(toks[-(n - 1):]))
-                        if banned:
-                            ban_r += [slot] * len(banned)
-                            ban_t += banned
-                if ban_r:
-                    logits[ban_r, ban_t] = float("-inf")
-                if cfg.temperature and cfg.temperature > 0:
-                    logits = logits / cfg.temperature
-                    k = min(cfg.top_k or logits.shape[-1], logits.shape[-1])
-                    topv, topi = torch.topk(logits, k, dim=-1)
-                    probs = torch.softmax(topv, dim=-1)
-                    if cfg.top_p and cfg.top_p < 1.0:
-                        cum = probs.cumsum(-1)
-                        drop = (cum - probs) > cfg.top_p
-                        probs = probs.masked_fill(drop, 0.0)
-                        probs = probs / probs.sum(-1, keepdim=True)
-                    probs_cpu = probs.cpu()
-                    choice = [
-                        int(torch.multinomial(probs_cpu[slot], 1, generator=gens[row]))
-                        for slot, row in enumerate(active)
-                    ]
-                    next_list = topi.cpu()[torch.arange(len(active)), torch.tensor(choice)].tolist()
-                else:
-                    next_list = logits.argmax(-1).cpu().tolist()
-                stats.sample_s += pc() - t
-
-                # ---- bookkeeping, stopping
-                t = pc()
-                keep: list[int] = []
-                for slot, row in enumerate(active):
-                    tid = next_list[slot]
-                    if tid in eos_set:
-                        finish[row] = "eos"
-                        continue
-                    toks = generated[row]
-                    toks.append(tid)
-                    if n and len(toks) >= n:
-                        ngram_tables[row].setdefault(tuple(toks[-n:-1]), set()).add(tid)
-                    r = rows[row]
-                    if r.stop_strings:
-                        piece = self.tok.decode([tid], skip_special_tokens=True)
-                        texts[row] += piece
-                        tail = texts[row][-(len(piece) + max(len(s) for s in r.stop_strings)):]
-                        if any(s in tail for s in r.stop_strings):
-                            finish[row] = "stop"
-                            continue
-                    if len(toks) >= r.max_new_tokens:
-                        finish[row] = "length"
-                        continue
-                    keep.append(slot)
-                stats.new_tokens += len(active)
-                stats.steps += 1
-                stats.book_s += pc() - t
+                next_list = self._sample()
+                keep = self._book(next_list)
                 if not keep:
-                    active, cache = [], None
+                    self.active, self.cache = [], None
                     continue  # the next waiting rows (if any) start a fresh batch
-                next_ids = torch.tensor([next_list[s] for s in keep], dtype=torch.long, device=dev)
-                if len(keep) < len(active):
-                    # drop finished rows' KV cache, then the leading columns no row needs
-                    t = pc()
-                    idx = torch.tensor(keep, device=dev)
-                    attn = attn.index_select(0, idx)
-                    # padding columns (after the shared prefix) that no remaining row uses
-                    lead = int(torch.argmax(attn[:, P0:].any(0).to(torch.uint8)))
-                    for layer in self._layers(cache):
-                        layer.keys = self._cut(layer.keys.index_select(0, idx), 2, P0, lead)
-                        layer.values = self._cut(layer.values.index_select(0, idx), 2, P0, lead)
-                    attn = self._cut(attn, 1, P0, lead)
-                    seen = seen.index_select(0, idx)
-                    last_pos = last_pos.index_select(0, idx)
-                    active = [active[s] for s in keep]
-                    stats.cache_s += pc() - t
-                t = pc()
-                seen[torch.arange(len(active), device=dev), next_ids] = True
-                attn = torch.cat([attn, attn.new_ones((attn.shape[0], 1))], dim=1)
-                last_pos = last_pos + 1
-                out = self.model(
-                    input_ids=next_ids.view(-1, 1),
-                    attention_mask=attn,
-                    position_ids=last_pos.view(-1, 1),
-                    use_cache=True,
-                    **{self._cache_kw: cache},
-                )
-                logits = out.logits[:, -1, :].float()
-                stats.forward_s += pc() - t
+                next_ids = torch.tensor([next_list[s] for s in keep], dtype=torch.long, device=self.dev)
+                if len(keep) < len(self.active):
+                    self._drop_finished(keep)
+                self._forward(next_ids)
 
-        stats.seconds = time.perf_counter() - t0
-        self.stats.add(stats)
+    def _admit(self) -> None:
+        """Prefill waiting rows into the free slots (seeding their generators) and join them to the batch."""
+        import torch
+
+        pc = time.perf_counter
+        free = self.mb - len(self.active)
+        if not (free > 0 and self.queue):
+            return
+        t = pc()
+        new = [self.queue.pop() for _ in range(min(free, len(self.queue)))]
+        for row in new:
+            g = torch.Generator(device="cpu")
+            g.manual_seed(int(self.rows[row].seed) & 0x7FFFFFFFFFFFFFFF)
+            self.gens[row] = g
+        c2, a2, p2, l2 = self.lm._prefill([self.ids_all[row] for row in new], self.pre)
+        self.stats.prefill_s += pc() - t
+        t = pc()
+        V = l2.shape[-1]
+        s2 = torch.zeros((len(new), V), dtype=torch.bool, device=self.dev)
+        if not self.active:
+            self.cache, self.attn, self.last_pos, self.logits, self.seen = c2, a2, p2, l2, s2
+        else:
+            self._join(c2, a2, p2, l2, s2)
+        self.active += new
+        self.stats.cache_s += pc() - t
+
+    def _join(self, c2, a2, p2, l2, s2) -> None:
+        """Append newly prefilled rows to the running batch, left-padding both KV caches to one length."""
+        import torch
+
+        P0 = self.P0
+        L = max(self.attn.shape[1], a2.shape[1])
+        pad = self.lm._pad_at
+        for la, lb in zip(self.lm._layers(self.cache), self.lm._layers(c2)):
+            la.keys = torch.cat([pad(la.keys, L, 2, P0), pad(lb.keys, L, 2, P0)], 0)
+            la.values = torch.cat([pad(la.values, L, 2, P0), pad(lb.values, L, 2, P0)], 0)
+        self.attn = torch.cat([pad(self.attn, L, 1, P0), pad(a2, L, 1, P0)], 0)
+        self.last_pos = torch.cat([self.last_pos, p2])
+        self.logits = torch.cat([self.logits, l2])
+        self.seen = torch.cat([self.seen, s2])
+
+    def _sample(self) -> list[int]:
+        """Next token of every active slot: repetition penalty, bans, then top-k/top-p sampling or argmax."""
+        import torch
+
+        pc = time.perf_counter
+        cfg = self.cfg
+        t = pc()
+        logits = self.logits
+        if self.penalty:
+            pen = torch.where(logits > 0, logits / self.penalty, logits * self.penalty)
+            logits = torch.where(self.seen, pen, logits)
+        ban_r, ban_t = self._bans()
+        if ban_r:
+            logits[ban_r, ban_t] = float("-inf")
+        if cfg.temperature and cfg.temperature > 0:
+            logits = logits / cfg.temperature
+            next_list = self._top_k_top_p(logits)
+        else:
+            next_list = logits.argmax(-1).cpu().tolist()
+        self.logits = logits
+        self.stats.sample_s += pc() - t
+        return next_list
+
+    def _bans(self) -> tuple[list[int], list[int]]:
+        """(slots, token ids) to forbid: EOS before a row's first token, tokens that would repeat an n-gram."""
+        n = self.n
+        ban_r: list[int] = []
+        ban_t: list[int] = []
+        for slot, row in enumerate(self.active):
+            toks = self.generated[row]
+            if not toks:
+                # never stop before producing anything
+                ban_r += [slot] * len(self.eos_idx)
+                ban_t += self.eos_idx
+            elif n and len(toks) >= n - 1:
+                banned = self.ngram_tables[row].get(tuple(toks[-(n - 1):]))
+                if banned:
+                    ban_r += [slot] * len(banned)
+                    ban_t += banned
+        return ban_r, ban_t
+
+    def _top_k_top_p(self, logits) -> list[int]:
+        """Sample each slot's token from the top-k / nucleus of its (tempered) logits with the row's generator."""
+        import torch
+
+        cfg = self.cfg
+        k = min(cfg.top_k or logits.shape[-1], logits.shape[-1])
+        topv, topi = torch.topk(logits, k, dim=-1)
+        probs = torch.softmax(topv, dim=-1)
+        if cfg.top_p and cfg.top_p < 1.0:
+            cum = probs.cumsum(-1)
+            drop = (cum - probs) > cfg.top_p
+            probs = probs.masked_fill(drop, 0.0)
+            probs = probs / probs.sum(-1, keepdim=True)
+        probs_cpu = probs.cpu()
+        choice = [
+            int(torch.multinomial(probs_cpu[slot], 1, generator=self.gens[row]))
+            for slot, row in enumerate(self.active)
+        ]
+        return topi.cpu()[torch.arange(len(self.active)), torch.tensor(choice)].tolist()
+
+    def _book(self, next_list: list[int]) -> list[int]:
+        """Record each slot's token and decide who stops (EOS, stop string, budget); returns the slots kept."""
+        pc = time.perf_counter
+        t = pc()
+        keep: list[int] = []
+        for slot, row in enumerate(self.active):
+            if self._row_continues(row, next_list[slot]):
+                keep.append(slot)
+        self.stats.new_tokens += len(self.active)
+        self.stats.steps += 1
+        self.stats.book_s += pc() - t
+        return keep
+
+    def _row_continues(self, row: int, tid: int) -> bool:
+        """Append ``tid`` to ``row`` (n-gram table, stop-string text); False, with the finish reason, when it stops."""
+        if tid in self.eos_set:
+            self.finish[row] = "eos"
+            return False
+        n = self.n
+        toks = self.generated[row]
+        toks.append(tid)
+        if n and len(toks) >= n:
+            self.ngram_tables[row].setdefault(tuple(toks[-n:-1]), set()).add(tid)
+        r = self.rows[row]
+        if r.stop_strings:
+            piece = self.lm.tok.decode([tid], skip_special_tokens=True)
+            self.texts[row] += piece
+            tail = self.texts[row][-(len(piece) + max(len(s) for s in r.stop_strings)):]
+            if any(s in tail for s in r.stop_strings):
+                self.finish[row] = "stop"
+                return False
+        if len(toks) >= r.max_new_tokens:
+            self.finish[row] = "length"
+            return False
+        return True
+
+    def _drop_finished(self, keep: list[int]) -> None:
+        """Drop finished rows' KV cache, then the leading columns no row needs."""
+        import torch
+
+        pc = time.perf_counter
+        P0, cut = self.P0, self.lm._cut
+        t = pc()
+        idx = torch.tensor(keep, device=self.dev)
+        attn = self.attn.index_select(0, idx)
+        # padding columns (after the shared prefix) that no remaining row uses
+        lead = int(torch.argmax(attn[:, P0:].any(0).to(torch.uint8)))
+        for layer in self.lm._layers(self.cache):
+            layer.keys = cut(layer.keys.index_select(0, idx), 2, P0, lead)
+            layer.values = cut(layer.values.index_select(0, idx), 2, P0, lead)
+        self.attn = cut(attn, 1, P0, lead)
+        self.seen = self.seen.index_select(0, idx)
+        self.last_pos = self.last_pos.index_select(0, idx)
+        self.active = [self.active[s] for s in keep]
+        self.stats.cache_s += pc() - t
+
+    def _forward(self, next_ids) -> None:
+        """One decode forward of the active slots' new tokens; keeps the next logits."""
+        import torch
+
+        pc = time.perf_counter
+        t = pc()
+        self.seen[torch.arange(len(self.active), device=self.dev), next_ids] = True
+        self.attn = torch.cat([self.attn, self.attn.new_ones((self.attn.shape[0], 1))], dim=1)
+        self.last_pos = self.last_pos + 1
+        out = self.lm.model(
+            input_ids=next_ids.view(-1, 1),
+            attention_mask=self.attn,
+            position_ids=self.last_pos.view(-1, 1),
+            use_cache=True,
+            **{self.lm._cache_kw: self.cache},
+        )
+        self.logits = out.logits[:, -1, :].float()
+        self.stats.forward_s += pc() - t
+
+    def results(self) -> list[GenResult]:
+        """One GenResult per row, decoded once more from its ids and cut at the first stop string."""
         results = []
-        for i, r in enumerate(rows):
+        for i, r in enumerate(self.rows):
             # decode once more from ids: per-token decoding can split multi-byte characters
-            text = self.tok.decode(generated[i], skip_special_tokens=True)
-            if finish[i] == "stop":
+            text = self.lm.tok.decode(self.generated[i], skip_special_tokens=True)
+            if self.finish[i] == "stop":
                 cut = min((text.find(s) for s in r.stop_strings if s in text), default=-1)
                 if cut >= 0:
                     text = text[:cut]
-            results.append(GenResult(text=text, n_tokens=len(generated[i]), finish_reason=finish[i]))
+            results.append(GenResult(text=text, n_tokens=len(self.generated[i]), finish_reason=self.finish[i]))
         return results

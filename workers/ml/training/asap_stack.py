@@ -27,8 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from workers.ml.evaluation import stats
+from workers.ml import stats
 from workers.ml.grading import asap as A
+from workers.ml.stats import qwk
 
 ROOT = Path(__file__).resolve().parents[3]
 SEED = 20261129
@@ -82,8 +83,6 @@ def kernel_ridge_fit(K: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.nda
 
 def fit_thresholds(pred: np.ndarray, y: np.ndarray, lo: int, hi: int, passes: int = 3) -> np.ndarray:
     """Rounding thresholds (hi - lo of them, increasing) maximising QWK, by coordinate search from k + 0.5."""
-    from workers.ml.evaluation.evaluate import qwk
-
     t = np.arange(lo, hi, dtype=float) + 0.5
     best = qwk(y, A.apply_thresholds(pred, t, lo, hi), lo, hi)
     for _ in range(passes):
@@ -107,8 +106,6 @@ def fit_thresholds(pred: np.ndarray, y: np.ndarray, lo: int, hi: int, passes: in
 def choose_rounding(pred: np.ndarray, y: np.ndarray, lo: int, hi: int, folds: np.ndarray):
     """Thresholds fitted on all out-of-fold predictions, or None (plain rounding) if thresholds fitted on
     k-1 folds and applied to the k-th lose to plain rounding (nested CV). Returns (thresholds, q_round, q_nested)."""
-    from workers.ml.evaluation.evaluate import qwk
-
     q_round = qwk(y, A.apply_thresholds(pred, None, lo, hi), lo, hi)
     nested = np.zeros(len(y), dtype=int)
     for f in np.unique(folds):
@@ -127,8 +124,6 @@ def fit_stretch(pred: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
 def fit_head(X2: np.ndarray, y: np.ndarray, lo: int, hi: int, folds: np.ndarray, use_gbm: bool = True) -> tuple[dict, dict]:
     """Stage 2: gradient boosting + a ridge on X2, blended (or the ridge alone); out-of-fold predictions; rounding."""
     from sklearn.ensemble import HistGradientBoostingRegressor
-
-    from workers.ml.evaluation.evaluate import qwk
 
     def gbm():
         return HistGradientBoostingRegressor(max_iter=100, learning_rate=0.08, max_leaf_nodes=15, min_samples_leaf=20,
@@ -193,8 +188,6 @@ def train_prompt(p: str, rows: list[dict], emb: np.ndarray, feats: np.ndarray, X
                  log) -> tuple[dict, dict, dict]:
     from sklearn.decomposition import PCA
     from sklearn.linear_model import LogisticRegression
-
-    from workers.ml.evaluation.evaluate import qwk
 
     lo, hi = rub["score"]
     y = np.array([float(r["score"]) for r in rows])
@@ -265,7 +258,7 @@ def train_prompt(p: str, rows: list[dict], emb: np.ndarray, feats: np.ndarray, X
         th.update({"range": [int(tlo), int(thi)], "emb_w": Z[sel].T @ c, "emb_b": b_t})
         model["traits"][t] = th
         tinfo[t] = {k: v for k, v in ti.items() if not k.startswith("oof")}
-    log(f"  traits CV QWK: " + ", ".join(f"{t} {v['cv_qwk']:.3f}" for t, v in tinfo.items()))
+    log("  traits CV QWK: " + ", ".join(f"{t} {v['cv_qwk']:.3f}" for t, v in tinfo.items()))
     info["traits"] = tinfo
     return model, info, {"conf": conf, "raw": raw, "hit": hit}
 
@@ -296,7 +289,7 @@ def train(data: str, out: str, prompts: list[str] | None = None, limit: int | No
             "embedding_dim": int(encoder.dim), "precision": encoder.precision,
             "embedding": {"states": "all", "n_states": int(encoder.n_states), "weight": EMB_WEIGHT},
             "trained_on": Path(data).name, "limit": limit, "folds": folds, "seed": SEED,
-            "feature_names": A.FEATURE_NAMES, "hash_features": [A.N_WORD_HASH, A.N_CHAR_HASH],
+            "feature_set": A.FEATURE_SET, "feature_names": A.FEATURE_NAMES, "hash_features": [A.N_WORD_HASH, A.N_CHAR_HASH],
             "prompts": [], "ranges": {}, "trait_ranges": {}, "thresholds": {}, "model_files": {}, "cv": {},
             "tolerance": {}}
     pooled = {"conf": [], "raw": [], "hit": []}
@@ -308,7 +301,7 @@ def train(data: str, out: str, prompts: list[str] | None = None, limit: int | No
         prow = [rows[i] for i in idx]
         texts = [r["essay"] for r in prow]
         t1 = time.time()
-        feats = A.feature_matrix(texts)
+        feats = A.feature_matrix(texts, A.FEATURE_SET)
         Xng = A.ngram_matrix(texts)
         log(f"prompt {p}: features {feats.shape} + n-grams {Xng.shape} in {time.time() - t1:.0f}s")
         model, info, oofc = train_prompt(p, prow, emb_all[idx], feats, Xng, rubrics[p], folds, log)
@@ -362,11 +355,10 @@ def lopo(train_path: str, dev_path: str, encoder=None, log=print) -> dict:
     ridge on the topic-projected embedding + rater-v1 features, spread law by scale points). For each
     prompt: fit on the other seven prompts' train essays, measure on this prompt's dev essays
     ("per_prompt", "mean_qwk") and on its train essays ("train_lopo": what the recipe was chosen by)."""
-    from workers.ml.grading import features as F
-    from workers.ml.training import default_head as T
     from workers.ml.embedding_cache import cached_embed
+    from workers.ml.grading import features as F
     from workers.ml.grading.default import map_to_scale
-    from workers.ml.evaluation.evaluate import qwk
+    from workers.ml.training import default_head as T
 
     t0 = time.time()
     tr, dv = load_jsonl(train_path), load_jsonl(dev_path)

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from app.settings import settings
 from workers.ml.scales import Scale
 from workers.ml.training.trainer import Prepared, Stopped, TrainConfig
 
@@ -44,7 +45,7 @@ def run_ddp(prep: Prepared, cfg: TrainConfig, workdir: Path, nproc: int, report=
     from workers.ml.training.finetune import rebuild
 
     dump(prep, cfg, workdir)
-    env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("EDUQ_DDP_THREADS", "1"))
+    env = dict(os.environ, OMP_NUM_THREADS=str(settings().ddp_threads))  # the child processes' environment
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
            "-m", "workers.ml.training.ddp_main", str(workdir)]
     logf = open(workdir / "torchrun.log", "wb")

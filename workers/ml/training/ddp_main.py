@@ -9,6 +9,8 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
+from app.settings import settings
+
 
 def main(workdir: str) -> None:
     from workers.ml.training.ddp import load
@@ -16,11 +18,12 @@ def main(workdir: str) -> None:
     from workers.ml.training.trainer import train
 
     wd = Path(workdir)
-    use_cuda = torch.cuda.is_available() and os.environ.get("EDUQ_DEVICE", "auto") != "cpu"
-    backend = os.environ.get("EDUQ_DDP_BACKEND") or ("nccl" if use_cuda else "gloo")
+    cfg = settings()
+    use_cuda = torch.cuda.is_available() and cfg.device != "cpu"
+    backend = cfg.ddp_backend or ("nccl" if use_cuda else "gloo")
     dist.init_process_group(backend)
     rank = dist.get_rank()
-    local = int(os.environ.get("LOCAL_RANK", 0))
+    local = int(os.environ.get("LOCAL_RANK", 0))  # torchrun's variable, not ours
     device = torch.device(f"cuda:{local}") if use_cuda else torch.device("cpu")
     if use_cuda:
         torch.cuda.set_device(device)

@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     from workers.ml.embedding_cache import cached_embed
     from workers.ml.encoder import Encoder
-    from workers.ml.grading.features import RATER_FEATURE_NAMES, RATER_FEATURE_SET, rater_matrix, stats, vocab_share
+    from workers.ml.grading.features import RATER_FEATURE_NAMES, RATER_FEATURE_SET, feature_matrix, stats, vocab_share
 
     rows = load_jsonl(args.data)[: args.limit]
     rubrics = json.loads(Path(args.rubrics or Path(args.data).with_name("rubrics.json")).read_text())["prompts"]
@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     emb = cached_embed(enc, texts, "train")
     print(f"embeddings ready ({enc.name}, {enc.precision}, max_length {enc.max_length}) at {time.time() - t0:.0f}s", flush=True)
     st = [stats(t) for t in texts]
-    feats = rater_matrix(texts, st)
+    feats = feature_matrix(RATER_FEATURE_SET, texts, st)
     print(f"features ready at {time.time() - t0:.0f}s", flush=True)
     groups = np.array([str(r["prompt"]) for r in rows])
     d = emb.shape[1]
@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     Xp = X.copy()
     Xp[:, :d] -= (Xp[:, :d] @ B.T) @ B
     ens = []
-    for k in range(5):
+    for _member in range(5):
         idx = rng.integers(0, len(X), len(X))
         ens.append(fold_projection(ridge(Xp[idx], y[idx], ALPHA), B, d))
     W_hol = np.stack(ens)

@@ -11,8 +11,8 @@ import numpy as np
 import torch
 
 from workers.ml.grading.surface_features import N_FEATURES, surface_matrix
-from workers.ml.evaluation.finetune_metrics import agreement, qwk
 from workers.ml.scales import rubric_scales
+from workers.ml.stats import qwk, scale_agreement
 from workers.ml.training.trainer import Prepared, TrainConfig, build_encoder_model, train
 
 FORMAT = 1
@@ -155,14 +155,14 @@ def evaluate(model, prep: Prepared, cfg: TrainConfig, rubric: dict, examples: li
     pv = predict_norm(model, prep, va, cfg)
     pred = main.snap(main.denorm(pv[:, 0]))
     demos = [examples[i].get("demographics") or {} for i in va]
-    m = agreement(prep.val_human, pred, main, demos if any(demos) else None)
+    m = scale_agreement(prep.val_human, pred, main, demos if any(demos) else None)
     tq = {}
     for j, (name, sc) in enumerate(traits, start=1):
         known = prep.mask[va, j] > 0
         if known.sum() >= 2:
             h = sc.denorm(prep.targets[va, j][known])
             p = sc.snap(sc.denorm(pv[known, j]))
-            tq[name] = round(qwk(sc.index(h), sc.index(p), sc.n), 4)
+            tq[name] = round(qwk(sc.index(h), sc.index(p), 0, sc.n - 1), 4)
     if tq:
         m["trait_qwk"] = tq
     m["n_train"] = int(len(prep.train_idx))

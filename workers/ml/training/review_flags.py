@@ -7,11 +7,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
-
-import zlib
 
 from workers.ml.grading.review import ARTIFACTS, DEFAULTS, measure
 
@@ -45,7 +44,7 @@ def fit(train_path: str, out_dir: str | Path = ARTIFACTS, seed: int = 20261129, 
 
     from workers.ml.embedding_cache import cached_embed
     from workers.ml.encoder import Encoder
-    from workers.ml.evaluation.stress import load, make_stress
+    from workers.ml.stress_set import load, make_stress
 
     t0 = time.perf_counter()
     rows, rubrics = load(train_path)

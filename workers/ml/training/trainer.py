@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 import random
 from dataclasses import asdict, dataclass, field
 from typing import Callable
@@ -23,7 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from workers.ml.evaluation.finetune_metrics import qwk
+from app.settings import settings
+from workers.ml.stats import qwk
 from workers.ml.grading.nets import EncoderRegressor, Head
 from workers.ml.scales import Scale
 
@@ -196,7 +196,7 @@ def train(prep: Prepared, cfg: TrainConfig, *, model_dir: str | None = None, tok
                 break
         pv = predict(prep.val_idx)
         val_pred = prep.main_scale.snap(prep.main_scale.denorm(pv[:, 0]))
-        vq = qwk(prep.main_scale.index(prep.val_human), prep.main_scale.index(val_pred), prep.main_scale.n)
+        vq = qwk(prep.main_scale.index(prep.val_human), prep.main_scale.index(val_pred), 0, prep.main_scale.n - 1)
         yv, mv = prep.targets[prep.val_idx], prep.mask[prep.val_idx]
         vloss = float((((pv - yv) ** 2) * mv).sum() / max(mv.sum(), 1.0))
         rec = {"epoch": epoch, "step": step, "loss": round(float(np.mean(losses)) if losses else 0.0, 5),
@@ -232,6 +232,6 @@ def copy_model(m: nn.Module) -> nn.Module:
 
 
 def threads_hint() -> None:
-    n = os.environ.get("EDUQ_TRAIN_THREADS")
+    n = settings().train_threads
     if n:
-        torch.set_num_threads(int(n))
+        torch.set_num_threads(n)

@@ -90,8 +90,8 @@ def test_limits_can_be_switched_off(pg_url, redis_client):
 def test_defaults_and_storage_choice(pg_url, monkeypatch):
     from flask import Flask
 
-    from app.web import limits
     from app.settings import load_settings
+    from app.web import limits
 
     cfg = load_settings()
     assert cfg.rate_limit == "600/minute;20000/hour" and cfg.submit_rate_limit == "120/minute;2000/hour"

@@ -1,8 +1,8 @@
 """bench/ceiling.py: the encoder FLOP formula behind make bench's compute-ceiling lines matches what torch
 counts for a real BERT forward pass, and the ceiling lines are derived from the measured times."""
 import torch
-from transformers import BertConfig, BertModel
 from torch.utils.flop_counter import FlopCounterMode
+from transformers import BertConfig, BertModel
 
 from bench.ceiling import encoder_flops, report
 

@@ -7,7 +7,14 @@ import zipfile
 import pytest
 
 from workers.ml.lessons import section_minutes, to_docx, to_markdown, validate_lesson_request
-from workers.ml.lessons.parsing import clean_item, has_degenerate_repetition, parse_list, parse_title, repair_objective, starts_with_measurable_verb
+from workers.ml.lessons.parsing import (
+    clean_item,
+    has_degenerate_repetition,
+    parse_list,
+    parse_title,
+    repair_objective,
+    starts_with_measurable_verb,
+)
 from workers.ml.lessons.schema import SECTIONS, normalize_grade, normalize_request
 
 GOOD = {"topic": "Photosynthesis", "subject": "Science", "grade_level": "5", "duration_minutes": 45}

@@ -17,8 +17,9 @@ import pytest
 import yaml
 
 from app.lifecycle.broker import QUEUES
+from tests.paths import ROOT as REPO
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO
 DEPLOY = ROOT / "deploy"
 K8S = DEPLOY / "k8s"
 NAMESPACE = "eduqueue"
@@ -216,14 +217,14 @@ def test_entrypoint_runs_procfile_lines_and_plain_commands(tmp_path):
 # ------------------------------------------------------------------------------ Compose
 
 def _compose_schema() -> dict:
-    check_jsonschema = pytest.importorskip("check_jsonschema")
+    import check_jsonschema
     path = Path(check_jsonschema.__file__).parent / "builtin_schemas" / "vendor" / "compose-spec.json"
     return json.loads(path.read_text())
 
 
 @pytest.mark.parametrize("name", ["compose.yaml", "compose.gpu.yaml"])
 def test_compose_files_match_the_compose_spec(name):
-    jsonschema = pytest.importorskip("jsonschema")
+    import jsonschema
     doc = yaml.safe_load((DEPLOY / name).read_text())
     jsonschema.validate(doc, _compose_schema())
 
@@ -262,7 +263,7 @@ def test_compose_worker_commands_serve_the_procfile_queues_and_send_events(compo
             continue
         want_q = _opt(shlex.split(line), "-Q")
         got = _expand_procfile(_command(compose["services"][name]))
-        assert got[:4] == ["celery", "-A", "app.lifecycle.broker", "worker"], name
+        assert got[:4] == ["celery", "-A", "workers.celery_app", "worker"], name
         assert _opt(got, "-Q") == want_q, f"{name} serves {_opt(got, '-Q')}, Procfile says {want_q}"
         assert set(want_q.split(",")) <= set(QUEUES)
         assert "-E" in got or events_in_config, f"{name}: Flower sees no task events"
@@ -333,7 +334,7 @@ def test_compose_gpu_override_reserves_nvidia_devices(compose, compose_gpu):
 # ------------------------------------------------------------------------------ Kubernetes
 
 def test_k8s_core_objects_match_the_kubernetes_schemas(k8s):
-    kv = pytest.importorskip("kubernetes_validate")
+    import kubernetes_validate as kv
     for d in k8s:
         if d["apiVersion"].startswith("keda.sh/"):
             continue
@@ -403,7 +404,7 @@ def test_k8s_one_worker_deployment_per_queue_group(k8s):
     served = set()
     for name, queues in WORKERS.items():
         args = _args(_container(deps[name]))
-        assert args[:4] == ["celery", "-A", "app.lifecycle.broker", "worker"], name
+        assert args[:4] == ["celery", "-A", "workers.celery_app", "worker"], name
         assert _opt(args, "-Q") == queues, name
         assert "-E" in args, f"{name}: Flower needs task events"
         served |= set(queues.split(","))
@@ -551,7 +552,8 @@ def test_grafana_dashboard_has_the_panels():
     for p in panels:
         assert p["targets"] and p["datasource"]
     # every metric the dashboard reads is one the code defines
-    source = "".join(p.read_text() for p in [ROOT / "app" / "web" / "http_metrics.py", ROOT / "app" / "lifecycle" / "job_metrics.py",
+    source = "".join(p.read_text() for p in [ROOT / "app" / "web" / "http_metrics.py",
+                                             ROOT / "app" / "lifecycle" / "job_metrics.py",
                                              ROOT / "workers" / "runtime" / "worker_metrics.py"])
     for metric in set(re.findall(r"\b(eduq_[a-z_]+?)(?:_bucket|_sum|_count)?\b", joined)):
         assert f'"{metric}"' in source, f"{metric} is not defined in app/web/http_metrics.py or workers/runtime/worker_metrics.py"

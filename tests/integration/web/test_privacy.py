@@ -115,7 +115,8 @@ def test_override_off_the_rubric_is_422_naming_the_field(client, teacher, body, 
 
 def test_override_on_half_point_and_trait_scales(client, teacher):
     job = graded_job(client, teacher["headers"], rubric=HALF_RUBRIC)
-    assert override(client, teacher["headers"], job, "e0", {"score": 3.5, "traits": {"ideas": 4.5, "voice": 0}}).status_code == 201
+    r = override(client, teacher["headers"], job, "e0", {"score": 3.5, "traits": {"ideas": 4.5, "voice": 0}})
+    assert r.status_code == 201
     r = override(client, teacher["headers"], job, "e0", {"score": 3.5, "traits": {"voice": 4}})
     assert r.status_code == 422 and r.get_json()["error"]["details"][0]["field"] == "traits.voice"
     assert override(client, teacher["headers"], job, "e0", {"score": 3.25}).status_code == 422
@@ -205,9 +206,9 @@ def test_admin_deletes_school_wide_and_auth_is_required(client, other_teacher):
 # ------------------------------------------------------------------------------ retention purge
 
 def test_purge_deletes_content_of_old_finished_jobs_and_keeps_tombstones(client, teacher):
+    from app.lifecycle.retention import purge_expired
     from app.store.db import session_scope
     from app.store.tables import Essay, GradingResult, Job, LessonPlan, ScoreOverride, utcnow
-    from app.lifecycle.retention import purge_expired
 
     old = graded_job(client, teacher["headers"], refs=("s1", "s2"))
     assert override(client, teacher["headers"], old, "e0", {"score": 2}).status_code == 201

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import random
 import re
-from pathlib import Path
 
 import pytest
 
+from tests.paths import ASAP_DATA
 from workers.ml.grading.feedback import analyse, feedback, trait_kind
 from workers.ml.grading.review import TAGS, Reviewer, measure, tag
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "asap"
+DATA = ASAP_DATA
 
 PROMPT = "Write a letter to your local newspaper about the effects computers have on people and on society."
 GOOD = (

@@ -6,14 +6,14 @@ import hashlib
 import inspect
 import json
 import re
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text
 
 from tests.conftest import RUBRIC, make_teacher
+from tests.paths import ROOT as REPO
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO
 SECRET_TEXT = "Tenant-A secret essay text 93b1e"
 SECRET_RUBRIC = "Tenant-A private rubric 5c2d"
 

@@ -6,9 +6,10 @@ import logging
 from flask import Blueprint, Response, jsonify
 from sqlalchemy import text
 
+from app.lifecycle.broker import celery_app
 from app.store.db import engine
-from app.web.errors import error_response
 from app.web import http_metrics as metrics
+from app.web.errors import error_response
 
 log = logging.getLogger("eduq.api")
 bp = Blueprint("service", __name__)
@@ -29,8 +30,6 @@ def _check_db() -> str | None:
 
 
 def _check_broker() -> str | None:
-    from app.lifecycle.broker import celery_app
-
     try:
         with celery_app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, interval_start=0, timeout=2)

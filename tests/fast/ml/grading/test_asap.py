@@ -5,18 +5,18 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tests.graders import grade_asap, service_for
-from workers.ml.evaluation import stats
-from workers.ml.grading.interface import RESULT_KEYS
+from tests.paths import ASAP_DATA
+from workers.ml import stats
 from workers.ml.grading import asap as A
-from workers.ml.evaluation.evaluate import qwk
+from workers.ml.grading.interface import RESULT_KEYS
+from workers.ml.stats import qwk
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "asap"
+DATA = ASAP_DATA
 ESSAY = ("Computers help people in many ways. First, they let students find information quickly for school "
          "projects. Second, families can talk to relatives who live far away.\n\nHowever, some people spend too "
          "much time in front of a screen and do not exercise. In conclusion, computers are useful when people "

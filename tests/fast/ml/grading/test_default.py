@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 
 from tests.graders import grade, service_for
+from tests.paths import ASAP_DATA
+from tests.paths import ROOT as REPO
 from workers.ml.grading.default import DefaultGrader, confidence, map_to_scale
 from workers.ml.grading.interface import RESULT_KEYS
-from workers.ml.evaluation.evaluate import qwk
-from workers.ml.evaluation.stats import agreement
+from workers.ml.stats import agreement, qwk
 
 GOOD = ("Many people think that school uniforms limit how students express themselves, but I believe uniforms "
         "help schools more than they hurt. First, uniforms save families money because parents do not have to buy "
@@ -157,11 +158,10 @@ def test_low_confidence_flags_the_essays_whose_error_sd_passes_the_heads_cut(gra
     """The demo class (app/demo, our own writing): 'low confidence' exactly where the normalised error sd
     exceeds the 98th-percentile cut stored with the head, not wherever P(exact) is small on a 1-6 scale."""
     import json
-    from pathlib import Path
 
     from workers.ml.training.default_head import low_confidence_sd
 
-    klass = json.loads((Path(__file__).resolve().parents[2] / "app" / "demo" / "class_8b.json").read_text())
+    klass = json.loads((REPO / "app" / "demo" / "class_8b.json").read_text())
     texts = [e["text"] for e in klass["essays"]]
     rubric = {"name": "r", "scale": {"min": 1, "max": 6, "step": 1}}
     out = grade(grader, texts, [rubric] * len(texts))
@@ -199,13 +199,12 @@ def test_qwk_and_agreement():
 def test_eduq_grader_eval_writes_the_contract_report(tmp_path):
     """`eduq grader eval` on a few real dev lines (read from ../shared at test time)."""
     import json
-    from pathlib import Path
 
     from click.testing import CliRunner
 
     from app.cli import main
 
-    data = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "asap" / "dev.jsonl"
+    data = ASAP_DATA / "dev.jsonl"
     assert data.exists(), f"the shared ASAP data is missing at {data}"
     out = tmp_path / "report.json"
     r = CliRunner().invoke(main, ["grader", "eval", "--model", "asap", "--data", str(data), "--out", str(out),
@@ -214,11 +213,10 @@ def test_eduq_grader_eval_writes_the_contract_report(tmp_path):
     rep = json.loads(out.read_text())
     assert set(rep) >= {"mean_qwk", "prompts", "per_prompt", "stress"} and rep["n"] == 40
     assert all({"qwk", "n"} <= set(v) for v in rep["prompts"].values())
-    assert -1 <= rep["mean_qwk"] <= 1
     for v in rep["per_prompt"].values():
         assert {"exact", "adjacent", "smd", "confusion", "trait_qwk", "ece"} <= set(v)
         assert sum(map(sum, v["confusion"])) == v["n"]
-    assert 0 <= rep["stress"]["catch_rate"] <= 1
+    assert rep["stress"]["catch_rate"] > 0.5, rep["stress"]  # the flags catch most altered essays
     html = out.with_suffix(".html").read_text()
     assert html.count("data:image/png;base64,") == 3 and "Validity report" in html
     # the default grader is measured the same way
@@ -240,7 +238,9 @@ def test_score_does_not_depend_on_the_other_essays_in_the_job(grader):
 
 
 def test_spread_law_is_bounded_and_widens_coarse_scales(grader):
-    k = lambda lo, hi, step=1: grader.spread_factor(grader.hol_law, {"min": lo, "max": hi, "step": step})
+    def k(lo, hi, step=1):
+        return grader.spread_factor(grader.hol_law, {"min": lo, "max": hi, "step": step})
+
     assert grader.feature_set == "rater-v1" and len(grader.meta["feature_names"]) == 38
     assert 0.5 <= k(0, 60) < k(0, 30) < k(1, 6) < k(0, 3) <= 2.0
     assert k(0, 3) == k(0, 1, 0.5) == k(0, 2)  # fewer than 3 points: the 3-point factor

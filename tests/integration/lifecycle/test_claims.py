@@ -7,10 +7,10 @@ import time
 import pytest
 from sqlalchemy import func, select, update
 
+from app.lifecycle import claims
 from app.store.db import session_scope
 from app.store.tables import Essay, GradingResult, Job, Teacher
 from tests.conftest import make_teacher
-from app.lifecycle import claims
 
 RUBRIC = {"name": "r", "scale": {"min": 1, "max": 6, "step": 1}, "traits": []}
 
