@@ -23,9 +23,9 @@ import torch
 from torch import nn
 
 from app.settings import settings
-from workers.ml.stats import qwk
 from workers.ml.grading.nets import EncoderRegressor, Head
 from workers.ml.scales import Scale
+from workers.ml.stats import qwk
 
 DEFAULTS = {
     "head": {"epochs": 80, "learning_rate": 2e-3, "batch_size": 32, "patience": 12},
@@ -115,12 +115,19 @@ def train(prep: Prepared, cfg: TrainConfig, *, model_dir: str | None = None, tok
           device: torch.device | None = None) -> tuple[nn.Module, dict]:
     """Train; returns (model with the best epoch's weights, history). DDP when the default
     process group is initialised (torchrun): each rank takes its shard of every epoch."""
-    set_seed(cfg.seed)
-    device = device or torch.device("cpu")
+    return _Run(prep, cfg, model_dir, tokenizer, report, should_stop, device).run()
+
+
+def _dist_info() -> tuple[bool, int, int]:
+    """(DDP in use, this rank, world size) from the default process group."""
     dist = torch.distributed.is_available() and torch.distributed.is_initialized()
     rank = torch.distributed.get_rank() if dist else 0
     world = torch.distributed.get_world_size() if dist else 1
-    K = prep.targets.shape[1]
+    return dist, rank, world
+
+
+def _build_model(prep: Prepared, cfg: TrainConfig, model_dir: str | None, K: int) -> tuple[nn.Module, list[dict]]:
+    """The model for ``cfg.method`` and its optimiser parameter groups (lora/full: the head learns faster)."""
     if cfg.method == "head":
         model = Head(prep.x.shape[1], K, cfg.hidden, cfg.dropout)
         params = [{"params": model.parameters(), "lr": cfg.learning_rate}]
@@ -129,102 +136,147 @@ def train(prep: Prepared, cfg: TrainConfig, *, model_dir: str | None = None, tok
         enc_params = [p for p in model.encoder.parameters() if p.requires_grad]
         params = [{"params": enc_params, "lr": cfg.learning_rate},
                   {"params": model.head.parameters(), "lr": cfg.learning_rate * cfg.head_lr_multiplier}]
-    model.to(device)
-    opt = torch.optim.AdamW(params, weight_decay=cfg.weight_decay)
-    train_idx = np.asarray(prep.train_idx)
-    per_rank = int(math.ceil(len(train_idx) / world))
+    return model, params
+
+
+def _total_steps(cfg: TrainConfig, per_rank: int) -> int:
+    """Optimiser steps of the whole run: steps per epoch times epochs, capped by ``max_steps``."""
     steps_per_epoch = max(1, int(math.ceil(per_rank / cfg.batch_size)))
     total = steps_per_epoch * cfg.epochs
     if cfg.max_steps:
         total = min(total, cfg.max_steps)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(total, int(total * cfg.warmup_fraction)))
-    net = model
-    if dist:
-        net = torch.nn.parallel.DistributedDataParallel(model)
-    Y = torch.tensor(prep.targets, dtype=torch.float32)
-    M = torch.tensor(prep.mask, dtype=torch.float32)
-    X = torch.tensor(prep.x, dtype=torch.float32) if prep.x is not None else None
-    F = torch.tensor(prep.feats, dtype=torch.float32) if prep.feats is not None else None
+    return total
 
-    def forward(idx):
-        if X is not None:
-            return net(X[idx].to(device))
-        enc = tokenizer([prep.texts[i] or " " for i in idx], truncation=True, max_length=cfg.max_length,
-                        padding=True, return_tensors="pt").to(device)
-        return net(enc["input_ids"], enc["attention_mask"], F[idx].to(device))
 
-    def predict(idx) -> np.ndarray:
-        net.eval()
+class _Run:
+    """One ``train`` call: model, optimiser, schedule and data, the epoch loop and the best epoch so far."""
+
+    def __init__(self, prep: Prepared, cfg: TrainConfig, model_dir: str | None, tokenizer,
+                 report: Callable[[dict], None] | None, should_stop: Callable[[], bool] | None,
+                 device: torch.device | None):
+        set_seed(cfg.seed)
+        self.prep, self.cfg, self.tokenizer, self.report, self.should_stop = prep, cfg, tokenizer, report, should_stop
+        self.device = device or torch.device("cpu")
+        self.dist, self.rank, self.world = _dist_info()
+        self.K = prep.targets.shape[1]
+        self.model, params = _build_model(prep, cfg, model_dir, self.K)
+        self.model.to(self.device)
+        self.opt = torch.optim.AdamW(params, weight_decay=cfg.weight_decay)
+        self.train_idx = np.asarray(prep.train_idx)
+        self.per_rank = int(math.ceil(len(self.train_idx) / self.world))
+        self.total = _total_steps(cfg, self.per_rank)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, _lr_lambda(self.total, int(self.total * cfg.warmup_fraction)))
+        self.net = self.model
+        if self.dist:
+            self.net = torch.nn.parallel.DistributedDataParallel(self.model)
+        self.Y = torch.tensor(prep.targets, dtype=torch.float32)
+        self.M = torch.tensor(prep.mask, dtype=torch.float32)
+        self.X = torch.tensor(prep.x, dtype=torch.float32) if prep.x is not None else None
+        self.F = torch.tensor(prep.feats, dtype=torch.float32) if prep.feats is not None else None
+        self.history: list[dict] = []
+        self.best = {"val_qwk": -2.0, "epoch": 0, "state": None, "val_loss": float("inf")}
+        self.bad_epochs = 0
+        self.step = 0
+
+    def forward(self, idx):
+        """The net's output for rows ``idx``: precomputed inputs (head) or tokenized texts plus features."""
+        if self.X is not None:
+            return self.net(self.X[idx].to(self.device))
+        enc = self.tokenizer([self.prep.texts[i] or " " for i in idx], truncation=True, max_length=self.cfg.max_length,
+                             padding=True, return_tensors="pt").to(self.device)
+        return self.net(enc["input_ids"], enc["attention_mask"], self.F[idx].to(self.device))
+
+    def predict(self, idx) -> np.ndarray:
+        """Outputs for rows ``idx`` in eval mode, batch by batch (the net is back in train mode after)."""
+        self.net.eval()
         out = []
-        bs = max(cfg.batch_size, 64) if X is not None else cfg.batch_size
+        bs = max(self.cfg.batch_size, 64) if self.X is not None else self.cfg.batch_size
         with torch.no_grad():
             for s in range(0, len(idx), bs):
-                out.append(forward(list(idx[s:s + bs])).float().cpu().numpy())
-        net.train()
-        return np.concatenate(out) if out else np.zeros((0, K), np.float32)
+                out.append(self.forward(list(idx[s:s + bs])).float().cpu().numpy())
+        self.net.train()
+        return np.concatenate(out) if out else np.zeros((0, self.K), np.float32)
 
-    history: list[dict] = []
-    best = {"val_qwk": -2.0, "epoch": 0, "state": None, "val_loss": float("inf")}
-    bad_epochs = 0
-    step = 0
-    net.train()
-    for epoch in range(1, cfg.epochs + 1):
-        g = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
-        perm = train_idx[torch.randperm(len(train_idx), generator=g).numpy()]
-        if world > 1:  # pad to a multiple of world, then this rank's shard (DistributedSampler's way)
-            pad = per_rank * world - len(perm)
-            perm = np.concatenate([perm, perm[:pad]])[rank::world]
+    def run(self) -> tuple[nn.Module, dict]:
+        """Epochs until patience or ``max_steps`` runs out; then the best epoch's weights and the history."""
+        self.net.train()
+        for epoch in range(1, self.cfg.epochs + 1):
+            losses = self._epoch(epoch)
+            stop = self._validate(epoch, losses)
+            if self.dist:  # every rank sees the same validation numbers, but make the decision explicit
+                flag = torch.tensor([1 if stop else 0])
+                torch.distributed.broadcast(flag, 0)
+                stop = bool(flag.item())
+            if stop:
+                break
+        if self.best["state"] is not None:
+            self.model.load_state_dict(self.best["state"])
+        self.model.eval()
+        return self.model, {"history": self.history, "best_epoch": self.best["epoch"],
+                            "best_val_qwk": round(self.best["val_qwk"], 4), "steps": self.step, "world_size": self.world}
+
+    def _order(self, epoch: int) -> np.ndarray:
+        """This epoch's shuffled training rows (seeded by epoch), this rank's shard under DDP."""
+        g = torch.Generator().manual_seed(self.cfg.seed * 1000 + epoch)
+        perm = self.train_idx[torch.randperm(len(self.train_idx), generator=g).numpy()]
+        if self.world > 1:  # pad to a multiple of world, then this rank's shard (DistributedSampler's way)
+            pad = self.per_rank * self.world - len(perm)
+            perm = np.concatenate([perm, perm[:pad]])[self.rank::self.world]
+        return perm
+
+    def _epoch(self, epoch: int) -> list[float]:
+        """One epoch of optimiser steps (stops early at ``max_steps``); returns the batch losses."""
+        cfg = self.cfg
+        perm = self._order(epoch)
         losses = []
         for s in range(0, len(perm), cfg.batch_size):
-            if should_stop and should_stop():
+            if self.should_stop and self.should_stop():
                 raise Stopped()
-            idx = list(perm[s:s + cfg.batch_size])
-            pred = forward(idx)
-            y, m = Y[idx].to(device), M[idx].to(device)
-            loss = (((pred.float() - y) ** 2) * m).sum() / m.sum().clamp(min=1.0)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            step += 1
-            losses.append(float(loss.detach()))
-            if cfg.method != "head" and report and rank == 0 and step % 10 == 0:
-                report({"stage": "training", "epoch": epoch, "epochs": cfg.epochs, "step": step,
-                        "steps": total, "loss": round(float(np.mean(losses)), 5)})
-            if cfg.max_steps and step >= cfg.max_steps:
+            losses.append(self._step(list(perm[s:s + cfg.batch_size])))
+            if cfg.method != "head" and self.report and self.rank == 0 and self.step % 10 == 0:
+                self.report({"stage": "training", "epoch": epoch, "epochs": cfg.epochs, "step": self.step,
+                             "steps": self.total, "loss": round(float(np.mean(losses)), 5)})
+            if cfg.max_steps and self.step >= cfg.max_steps:
                 break
-        pv = predict(prep.val_idx)
+        return losses
+
+    def _step(self, idx: list) -> float:
+        """One optimiser step on rows ``idx`` (masked MSE, clipped gradients, schedule step); returns the loss."""
+        pred = self.forward(idx)
+        y, m = self.Y[idx].to(self.device), self.M[idx].to(self.device)
+        loss = (((pred.float() - y) ** 2) * m).sum() / m.sum().clamp(min=1.0)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        self.opt.step()
+        self.sched.step()
+        self.step += 1
+        return float(loss.detach())
+
+    def _validate(self, epoch: int, losses: list[float]) -> bool:
+        """Validation QWK and loss of this epoch: history, best weights, report; True when training should stop."""
+        prep, cfg, best = self.prep, self.cfg, self.best
+        pv = self.predict(prep.val_idx)
         val_pred = prep.main_scale.snap(prep.main_scale.denorm(pv[:, 0]))
         vq = qwk(prep.main_scale.index(prep.val_human), prep.main_scale.index(val_pred), 0, prep.main_scale.n - 1)
         yv, mv = prep.targets[prep.val_idx], prep.mask[prep.val_idx]
         vloss = float((((pv - yv) ** 2) * mv).sum() / max(mv.sum(), 1.0))
-        rec = {"epoch": epoch, "step": step, "loss": round(float(np.mean(losses)) if losses else 0.0, 5),
+        rec = {"epoch": epoch, "step": self.step, "loss": round(float(np.mean(losses)) if losses else 0.0, 5),
                "val_loss": round(vloss, 5), "val_qwk": round(vq, 4)}
-        history.append(rec)
+        self.history.append(rec)
         improved = vq > best["val_qwk"] + 1e-6 or (abs(vq - best["val_qwk"]) <= 1e-6 and vloss < best["val_loss"])
         if improved:
             best.update(val_qwk=vq, epoch=epoch, val_loss=vloss,
-                        state={k: v.detach().clone() for k, v in model.state_dict().items()})
-            bad_epochs = 0
+                        state={k: v.detach().clone() for k, v in self.model.state_dict().items()})
+            self.bad_epochs = 0
         else:
-            bad_epochs += 1
-        stop = bad_epochs >= cfg.patience or bool(cfg.max_steps and step >= cfg.max_steps)
-        if report and rank == 0:
-            report({"stage": "training", "epoch": epoch, "epochs": cfg.epochs, "step": step, "steps": total,
-                    "loss": rec["loss"], "val_loss": rec["val_loss"], "val_qwk": rec["val_qwk"],
-                    "best_val_qwk": round(best["val_qwk"], 4), "best_epoch": best["epoch"]})
-        if dist:  # every rank sees the same validation numbers, but make the decision explicit
-            flag = torch.tensor([1 if stop else 0])
-            torch.distributed.broadcast(flag, 0)
-            stop = bool(flag.item())
-        if stop:
-            break
-    if best["state"] is not None:
-        model.load_state_dict(best["state"])
-    model.eval()
-    return model, {"history": history, "best_epoch": best["epoch"], "best_val_qwk": round(best["val_qwk"], 4),
-                   "steps": step, "world_size": world}
+            self.bad_epochs += 1
+        stop = self.bad_epochs >= cfg.patience or bool(cfg.max_steps and self.step >= cfg.max_steps)
+        if self.report and self.rank == 0:
+            self.report({"stage": "training", "epoch": epoch, "epochs": cfg.epochs, "step": self.step, "steps": self.total,
+                         "loss": rec["loss"], "val_loss": rec["val_loss"], "val_qwk": rec["val_qwk"],
+                         "best_val_qwk": round(best["val_qwk"], 4), "best_epoch": best["epoch"]})
+        return stop
 
 
 def copy_model(m: nn.Module) -> nn.Module:
