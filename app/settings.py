@@ -73,6 +73,7 @@ class Settings:
     grading_max_attempts: int = _env("EDUQ_GRADING_MAX_ATTEMPTS", 3, int)
     republish_after_s: int = _env("EDUQ_REPUBLISH_AFTER_S", 120, int)
     sweep_interval_s: int = _env("EDUQ_SWEEP_INTERVAL_S", 30, int)
+    idle_poll_s: float = _env("EDUQ_IDLE_POLL_S", 5.0, float)
     long_poll_max_s: int = _env("EDUQ_LONG_POLL_MAX_S", 30, int)
     lesson_max_batch: int = _env("EDUQ_LESSON_MAX_BATCH", 8, int)
     lesson_max_wait_s: float = _env("EDUQ_LESSON_MAX_WAIT_S", 0.5, float)

@@ -79,6 +79,9 @@ def guard_redis_channel_close() -> None:
 
 def make_celery() -> Celery:
     cfg = settings()
+    # beat keeps its schedule file under EDUQ_VAR_DIR (Procfile: -s $EDUQ_VAR_DIR/celerybeat-schedule); a
+    # fresh volume or clone has no such folder yet, and beat would die on it
+    os.makedirs(cfg.var_dir, exist_ok=True)
     app = Celery("eduq", broker=cfg.broker_url, include=TASK_MODULES)
     app.conf.update(
         broker_transport_options=_transport_options(cfg.broker_url),

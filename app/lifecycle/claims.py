@@ -281,3 +281,13 @@ def outstanding(kind: str, job_id: str) -> tuple[int, float | None]:
             soonest = soonest.replace(tzinfo=now.tzinfo)
         wait = max(0.0, (soonest - now).total_seconds())
     return int(claimable or 0), wait
+
+
+def claimable_job(kind: str) -> str | None:
+    """A job with claimable work of `kind` (a pending item, or one whose lease expired), or None: one
+    indexed probe (ix_essays_status_claim / ix_lesson_plans_status_claim), cheap when there is none."""
+    Item = ITEM[kind]
+    now = utcnow()
+    with session_scope() as s:
+        return s.scalar(select(Item.job_id).where(
+            or_(Item.status == "pending", and_(Item.status == "claimed", Item.claimed_until < now))).limit(1))

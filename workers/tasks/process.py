@@ -1,16 +1,22 @@
 """Worker process signals: JSON logs, a fresh database engine after fork, the models this worker's
 queues need loaded in the child (never in the parent, so CUDA is initialised only where it is used),
-and a sweep when a worker starts."""
+a sweep when a worker starts, and, in grading and lessons workers, the idle poller that finds
+stranded work in Postgres (workers/runtime/idle_poll.py)."""
 from __future__ import annotations
 
 import logging
 
 from celery.signals import after_setup_logger, celeryd_init, worker_process_init, worker_ready
+from celery.worker import state as worker_state
 
+from app.lifecycle import claims
 from app.lifecycle.broker import SWEEP, celery_app
+from app.lifecycle.jobs import publish
 from app.logs import configure
+from app.settings import settings
 from app.store.db import reset_engine
 from workers.runtime import models, worker_metrics
+from workers.runtime.idle_poll import KIND_OF_QUEUE, IdlePoller
 
 log = logging.getLogger("eduq.worker")
 QUEUES: set[str] = set()
@@ -38,9 +44,21 @@ def _after_fork(**_):
 
 
 @worker_ready.connect
-def _sweep_on_start(sender=None, **_):
+def _on_ready(sender=None, **_):
     # A restarted worker re-publishes what an earlier one may have left (beat does it periodically).
     try:
         celery_app.send_task(SWEEP)
     except Exception:
         log.warning("could not queue the start-up sweep")
+    kinds = [KIND_OF_QUEUE[q] for q in sorted(QUEUES) if q in KIND_OF_QUEUE]
+    if kinds:  # this worker serves grading or lessons: it looks for stranded work itself when idle
+        global POLLER
+        POLLER = IdlePoller(kinds, settings().idle_poll_s, _idle, claims.claimable_job, publish).start()
+
+
+def _idle() -> bool:
+    """No task of this worker is running or waiting in its main process."""
+    return not worker_state.active_requests and not worker_state.reserved_requests
+
+
+POLLER: IdlePoller | None = None

@@ -1,0 +1,42 @@
+"""workers/runtime/idle_poll.py: an idle worker wakes a job with claimable work; a busy one does not."""
+from __future__ import annotations
+
+import time
+
+from workers.runtime.idle_poll import IdlePoller
+
+
+def _poller(idle, found, sent, interval=60.0):
+    return IdlePoller(["grading", "lesson"], interval, lambda: idle[0], lambda kind: found.get(kind),
+                      lambda job_id, kind: sent.append((kind, job_id)))
+
+
+def test_idle_worker_wakes_each_kind_with_claimable_work():
+    sent: list = []
+    p = _poller([True], {"grading": "job_a", "lesson": None}, sent)
+    assert p.poll_once() == [("grading", "job_a")]
+    assert sent == [("grading", "job_a")] and p.woken == 1
+
+
+def test_busy_worker_publishes_nothing():
+    sent: list = []
+    p = _poller([False], {"grading": "job_a", "lesson": "job_b"}, sent)
+    assert p.poll_once() == [] and sent == []
+
+
+def test_nothing_claimable_publishes_nothing_and_errors_do_not_stop_the_thread():
+    sent: list = []
+    calls = []
+
+    def find(kind):
+        calls.append(kind)
+        if len(calls) == 1:
+            raise ConnectionError("the database is away")
+        return "job_c" if kind == "grading" else None
+
+    p = IdlePoller(["grading"], 0.05, lambda: True, find, lambda job_id, kind: sent.append((kind, job_id))).start()
+    deadline = time.time() + 5
+    while not sent and time.time() < deadline:
+        time.sleep(0.05)
+    p.stop()
+    assert sent and sent[0] == ("grading", "job_c") and len(calls) >= 2

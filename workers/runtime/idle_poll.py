@@ -1,0 +1,58 @@
+"""Work never strands: a worker that is idle looks in Postgres for claimable work itself.
+
+A broker message is only a wake-up call. When a worker dies, its unacked message comes back only after
+the broker's visibility timeout (an hour with Redis), and the sweeper that re-publishes lost jobs runs
+on another process kind (beat, worker_ops) that may not be running. So each grading or lessons worker
+runs this poller in its main process: every EDUQ_IDLE_POLL_S, if the worker has no task in hand, one
+indexed probe asks Postgres for a job with claimable items (pending, or claimed under an expired
+lease) of the kinds it serves, and publishes that job id to its own queue. A killed worker's essays are
+thus claimed again within its lease plus one poll, with any subset of the Procfile's processes
+running; a duplicate message is harmless (work is claimed, never taken from a message).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Callable
+
+log = logging.getLogger("eduq.worker")
+KIND_OF_QUEUE = {"grading": "grading", "lessons": "lesson"}
+
+
+class IdlePoller:
+    def __init__(self, kinds: list[str], interval_s: float, is_idle: Callable[[], bool],
+                 find: Callable[[str], str | None], publish: Callable[[str, str], object]):
+        self.kinds, self.interval_s = kinds, max(0.05, float(interval_s))
+        self.is_idle, self.find, self.publish = is_idle, find, publish
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="eduq-idle-poll", daemon=True)
+        self.woken = 0
+
+    def start(self) -> "IdlePoller":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def poll_once(self) -> list[tuple[str, str]]:
+        """Publish one wake-up per kind that has claimable work, if the worker is idle."""
+        sent: list[tuple[str, str]] = []
+        if not self.is_idle():
+            return sent
+        for kind in self.kinds:
+            job_id = self.find(kind)
+            if job_id is not None and self.is_idle():
+                self.publish(job_id, kind)
+                sent.append((kind, job_id))
+        self.woken += len(sent)
+        return sent
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                for kind, job_id in self.poll_once():
+                    log.info("idle worker found claimable %s work; woke job %s", kind, job_id,
+                             extra={"job_id": job_id})
+            except Exception as exc:  # the database or the broker is away: look again next time
+                log.warning("idle poll failed: %s", type(exc).__name__)
