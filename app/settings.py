@@ -41,7 +41,7 @@ def _lower(raw: str) -> str:
     return raw.strip().lower()
 
 
-def _origins(raw: str) -> tuple:
+def _comma_list(raw: str) -> tuple:
     return tuple(o.strip() for o in raw.split(",") if o.strip())
 
 
@@ -74,6 +74,7 @@ class Settings:
     republish_after_s: int = _env("EDUQ_REPUBLISH_AFTER_S", 120, int)
     sweep_interval_s: int = _env("EDUQ_SWEEP_INTERVAL_S", 30, int)
     idle_poll_s: float = _env("EDUQ_IDLE_POLL_S", 5.0, float)
+    callback_allowlist: tuple = _env("EDUQ_CALLBACK_ALLOWLIST", (), _comma_list)  # host names and CIDR networks
     long_poll_max_s: int = _env("EDUQ_LONG_POLL_MAX_S", 30, int)
     lesson_max_batch: int = _env("EDUQ_LESSON_MAX_BATCH", 8, int)
     lesson_max_wait_s: float = _env("EDUQ_LESSON_MAX_WAIT_S", 0.5, float)
@@ -91,7 +92,7 @@ class Settings:
     # limits and privacy (rate limits are per bearer token; "" disables one)
     rate_limit: str = _env("EDUQ_RATE_LIMIT", "600/minute;20000/hour", _strip)
     submit_rate_limit: str = _env("EDUQ_SUBMIT_RATE_LIMIT", "120/minute;2000/hour", _strip)
-    cors_origins: tuple = _env("EDUQ_CORS_ORIGINS", (), _origins)
+    cors_origins: tuple = _env("EDUQ_CORS_ORIGINS", (), _comma_list)
     retention_days: int = _env("EDUQ_RETENTION_DAYS", 365, int)
     purge_interval_s: int = _env("EDUQ_PURGE_INTERVAL_S", 86400, int)
     webhook_secret: str = _env("EDUQ_WEBHOOK_SECRET", "eduq-dev-webhook-secret")  # development default

@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = os.environ.get("EDUQ_TEST_PG_ADMIN_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
 REDIS_TEST_URL = os.environ.get("EDUQ_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
 BIN = Path(sys.executable).parent
+LOOPBACK_RECEIVERS = "127.0.0.1/32"  # EDUQ_CALLBACK_ALLOWLIST for tests whose callback receiver runs here
 
 
 def _admin_engine():
@@ -231,7 +232,8 @@ def log_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def live_api(pg_url, redis_client, log_dir):
-    proc, base = start_api(log_dir)
+    # the tests' callback receivers listen on loopback, which callbacks may reach only when allowed
+    proc, base = start_api(log_dir, EDUQ_CALLBACK_ALLOWLIST=LOOPBACK_RECEIVERS)
     yield base
     proc.stop()
 

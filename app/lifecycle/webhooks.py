@@ -11,7 +11,9 @@ import hmac
 import json
 import logging
 import time
+from urllib.parse import urlsplit
 
+from app.lifecycle import callback_policy
 from app.lifecycle.broker import WEBHOOK, celery_app
 from app.settings import settings
 from app.store.db import session_scope
@@ -45,10 +47,37 @@ class CallbackFailed(Exception):
     """The receiver did not answer 2xx; the webhook task retries with backoff."""
 
 
+def post_pinned(url: str, address: str, body: bytes, headers: dict, timeout: float = 10.0) -> int:
+    """POST to `url`, connecting to `address` (the one callback_policy checked), never to a fresh lookup;
+    https still verifies the certificate against the URL's host name. No redirects are followed."""
+    import certifi
+    import urllib3
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    t = urllib3.Timeout(connect=timeout, read=timeout)
+    if parts.scheme == "https":
+        pool = urllib3.HTTPSConnectionPool(address, port, timeout=t, retries=False, server_hostname=host,
+                                           assert_hostname=host, cert_reqs="CERT_REQUIRED", ca_certs=certifi.where())
+    else:
+        pool = urllib3.HTTPConnectionPool(address, port, timeout=t, retries=False)
+    try:
+        host_header = host if parts.port is None else f"{host}:{port}"
+        r = pool.urlopen("POST", path, body=body, headers={**headers, "Host": host_header}, redirect=False,
+                         assert_same_host=False)
+        return int(r.status)
+    finally:
+        pool.close()
+
+
 def deliver(job_id: str, attempt: int) -> dict:
     """POST the job's view to its callback_url once and record the attempt (webhook_deliveries).
-    Raises CallbackFailed when the receiver did not take it."""
-    import requests
+    The URL is checked again now (callback_policy: public addresses only, resolved at this moment) and
+    the request goes to the address that was checked. Raises CallbackFailed when the receiver did not
+    take it; a refused URL is recorded and not retried."""
+    import urllib3
     from sqlalchemy import select
 
     with session_scope() as s:
@@ -61,11 +90,18 @@ def deliver(job_id: str, attempt: int) -> dict:
     t0 = time.monotonic()
     status, error = None, None
     try:
-        r = requests.post(url, data=body, timeout=10, allow_redirects=False, headers={
+        _host, _port, addresses = callback_policy.check(url)
+    except ValueError as e:
+        with session_scope() as s:
+            s.add(WebhookDelivery(job_id=job_id, attempt=attempt, url=url, status_code=None, delivered=False,
+                                  error=f"refused: callback_url {e}"[:500], duration_ms=0))
+        log.warning("callback for %s refused: %s", job_id, e, extra={"job_id": job_id})
+        return {"refused": str(e)}
+    try:
+        status = post_pinned(url, addresses[0], body, {
             "Content-Type": "application/json", "X-Signature": sign(body), "X-EduQueue-Job": job_id,
             "X-EduQueue-Delivery": str(attempt), "User-Agent": "EduQueue-Webhook/1"})
-        status = r.status_code
-    except requests.RequestException as e:
+    except (urllib3.exceptions.HTTPError, OSError) as e:
         error = f"{type(e).__name__}: {e}"[:500]
     ok = status is not None and 200 <= status < 300
     with session_scope() as s:

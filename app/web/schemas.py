@@ -13,8 +13,15 @@ from marshmallow import (
     validates_schema,
 )
 
+from app.lifecycle.callback_policy import refusal
 from app.settings import settings
 
+
+def public_callback(url: str | None) -> None:
+    """A callback goes to a public http(s) address only (app/lifecycle/callback_policy.py)."""
+    why = refusal(url) if url else None
+    if why:
+        raise ValidationError(f"The {why}.")
 
 class StrictSchema(Schema):
     class Meta:
@@ -81,7 +88,8 @@ class GradingJobRequestSchema(StrictSchema):
         "description": "'default' (any rubric), a shipped per-prompt ASAP grader 'asap-1'..'asap-8' (brings its "
                        "own rubric: the prompt's score range and traits), or the id of a fine-tuned model."})
     essays = fields.List(fields.Nested(EssaySchema), required=True)
-    callback_url = fields.Url(load_default=None, allow_none=True, schemes={"http", "https"}, require_tld=False)
+    callback_url = fields.Url(load_default=None, allow_none=True, schemes={"http", "https"}, require_tld=False,
+                              validate=public_callback)
 
     @validates_schema
     def _check(self, data, **_):
@@ -263,12 +271,14 @@ class LessonRequestSchema(StrictSchema):
 
 
 class SingleLessonJobSchema(LessonRequestSchema):
-    callback_url = fields.Url(load_default=None, allow_none=True, schemes={"http", "https"}, require_tld=False)
+    callback_url = fields.Url(load_default=None, allow_none=True, schemes={"http", "https"}, require_tld=False,
+                              validate=public_callback)
 
 
 class LessonBatchJobSchema(StrictSchema):
     lessons = fields.List(fields.Nested(LessonRequestSchema), required=True)
-    callback_url = fields.Url(load_default=None, allow_none=True, schemes={"http", "https"}, require_tld=False)
+    callback_url = fields.Url(load_default=None, allow_none=True, schemes={"http", "https"}, require_tld=False,
+                              validate=public_callback)
 
     @validates_schema
     def _count(self, data, **_):
@@ -310,7 +320,8 @@ class FineTuneJobRequestSchema(StrictSchema):
     validation_fraction = fields.Float(load_default=0.2, validate=validate.Range(min=0.05, max=0.5))
     seed = fields.Integer(load_default=13, validate=validate.Range(min=0, max=2**31 - 1))
     hyperparameters = fields.Nested(HyperparametersSchema, load_default=dict)
-    callback_url = fields.Url(load_default=None, allow_none=True, schemes={"http", "https"}, require_tld=False)
+    callback_url = fields.Url(load_default=None, allow_none=True, schemes={"http", "https"}, require_tld=False,
+                              validate=public_callback)
 
 
 class FineTuneMultipartSchema(Schema):

@@ -12,7 +12,7 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from tests.conftest import RUBRIC, free_port, make_teacher, start_worker
+from tests.conftest import LOOPBACK_RECEIVERS, RUBRIC, free_port, make_teacher, start_worker
 
 pytestmark = pytest.mark.e2e
 SECRET = "test-webhook-secret"
@@ -46,7 +46,7 @@ class Receiver:
 
 @pytest.fixture(scope="module")
 def ops_worker(pg_url, redis_client, log_dir):
-    proc = start_worker(log_dir, "webhooks", "ops", EDUQ_WEBHOOK_SECRET=SECRET)
+    proc = start_worker(log_dir, "webhooks", "ops", EDUQ_WEBHOOK_SECRET=SECRET, EDUQ_CALLBACK_ALLOWLIST=LOOPBACK_RECEIVERS)
     yield proc
     proc.stop()
 
