@@ -179,6 +179,7 @@ def render_html(report: dict, path: str | Path) -> Path:
     worst = min((per[p]["qwk"] for p in prompts), default=float("nan"))
     ok_mean = mean is not None and mean >= TARGET_MEAN
     ok_each = worst >= TARGET_EACH
+    each_cls, each_txt = ('ok', 'every prompt') if ok_each else ('bad', 'not every prompt')
     rows = []
     for p in prompts:
         v = per[p]
@@ -210,8 +211,7 @@ against its own prompt's rubric. The model never saw these essays while it was t
 <span class="{'ok' if ok_mean else 'bad'}">{'meets' if ok_mean else 'below'} the target of {TARGET_MEAN}</span>;
 two human raters agree at {HUMAN_HUMAN} on these essays.</li>
 <li>Lowest prompt: {_f(worst)} —
-<span class="{'ok' if ok_each else 'bad'}">{'every prompt' if ok_each else 'not every prompt'}
-at or above {TARGET_EACH}</span>.</li>
+<span class="{each_cls}">{each_txt} at or above {TARGET_EACH}</span>.</li>
 <li>Mean trait QWK: {_f(report.get('mean_trait_qwk'))}.
 Share of essays flagged for review: {_f(report.get('needs_review_share'))}.</li>
 </ul>
