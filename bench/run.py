@@ -56,6 +56,23 @@ def mean_qwk(rows: list[dict], scores: list[float], rubrics: dict) -> float:
     return sum(per) / len(per)
 
 
+def cpu_features() -> str:
+    """The CPU's model and the features the figures depend on (these machines change between sessions)."""
+    model, flags = "unknown CPU", set()
+    try:
+        for line in open("/proc/cpuinfo"):
+            key, _, val = line.partition(":")
+            if key.strip() == "model name" and model == "unknown CPU":
+                model = val.strip()
+            elif key.strip() == "flags" and not flags:
+                flags = set(val.split())
+    except OSError:
+        pass
+    has = {"AVX2": "avx2", "AVX-512": "avx512f", "AVX512-BF16": "avx512_bf16", "AMX": "amx_tile"}
+    return f"CPU: {model}, {os.cpu_count()} cores; " + ", ".join(
+        f"{name} {'yes' if flag in flags else 'no'}" for name, flag in has.items())
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--per-prompt", type=int, default=50)
@@ -75,6 +92,7 @@ def main() -> int:
     rbs = [rubric_for(str(r["prompt"]), rubrics) for r in rows]
     n = len(rows)
     dev = choose_device()
+    print(cpu_features(), flush=True)
     print(f"{n} dev essays ({args.per_prompt} per prompt); device {dev}, precision {inference_dtype(dev)}, "
           f"torch threads {torch.get_num_threads()}", flush=True)
     grader = DefaultGrader.load()

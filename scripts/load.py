@@ -170,7 +170,7 @@ def start_api(port: int, env: dict, log_dir: Path) -> subprocess.Popen:
 
 def start_worker(env: dict, wlog: Path) -> subprocess.Popen:
     """A one-process Celery worker on the grading and maintenance queues, logging to wlog."""
-    return subprocess.Popen([str(BIN / "celery"), "-A", "app.lifecycle.broker", "worker", "-Q",
+    return subprocess.Popen([str(BIN / "celery"), "-A", "workers.celery_app", "worker", "-Q",
                              "grading,maintenance", "-c", "1", "-P", "prefork", "-n",
                              f"load-{uuid.uuid4().hex[:6]}@%h", "--without-gossip", "--without-mingle",
                              "-l", "INFO"], env=env, cwd=ROOT, start_new_session=True,
