@@ -3,7 +3,7 @@
 Every setting has an embedded default so that `make demo` runs with no server at all
 (SQLite and Celery's filesystem transport under ./var). Production sets DATABASE_URL and
 CELERY_BROKER_URL (Postgres and Redis). The README's configuration table lists them all
-(tests/unit/test_settings.py checks it against `Settings.ENV` and `EXTERNAL_ENV`).
+(tests/fast/app/test_settings.py checks it against `Settings.ENV` and `EXTERNAL_ENV`).
 
 Each field names its variable in its metadata (`Settings.ENV` maps field -> variable). Code reads
 `settings().<field>` when it runs, never at import time; `settings()` reloads when one of these

@@ -1,6 +1,6 @@
 """The validity report renderer: tables, the three plots and the target verdicts, from a report
 dict shaped like `eduq grader eval` output (synthetic figures here; the real command is exercised
-in tests/unit/test_asap_grader.py)."""
+in tests/fast/ml/grading/test_asap.py)."""
 from __future__ import annotations
 
 import re
