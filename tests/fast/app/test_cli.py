@@ -168,8 +168,7 @@ def test_read_lopo_accepts_figures_and_reports(tmp_path: Path) -> None:
 
 def test_console_script_fails_fast(tmp_path: Path) -> None:
     exe = Path(sys.executable).with_name("eduq")
-    if not exe.exists():
-        pytest.skip("the eduq console script is not installed in this environment")
+    assert exe.exists(), f"the eduq console script is not installed beside {sys.executable} (make install)"
     r = subprocess.run([str(exe), "grader", "eval", "--model", "asap", "--data", str(tmp_path / "x.jsonl"),
                         "--out", str(tmp_path / "r.json")], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and r.stdout == ""
@@ -178,7 +177,7 @@ def test_console_script_fails_fast(tmp_path: Path) -> None:
         f"Error: Invalid value for '--data': File '{tmp_path / 'x.jsonl'}' does not exist."]
 
 
-@pytest.mark.skipif(not (ASAP / "rubrics.json").exists(), reason="no shared ASAP data")
 def test_shared_asap_data_is_accepted(tmp_path: Path) -> None:
+    assert (ASAP / "rubrics.json").exists(), f"the shared ASAP data is missing: {ASAP}"
     fails(["grader", "eval", "--model", "bogus", "--data", str(ASAP / "dev.jsonl"), "--out", str(tmp_path / "r.json")],
           "--model")  # --data passed its checks; --model is what fails
