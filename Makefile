@@ -1,11 +1,11 @@
-# EduQueue. Quick start: `make demo`, `make test`.
+# EduQueue. Quick start: `make demo`, `make test`; `make up` runs the whole platform (README).
 PY      ?= python3.11
 VENV    ?= .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
-.PHONY: install demo test test-fast bench services train-default clean lint chaos load
+.PHONY: install demo up test test-fast bench services train-default clean lint chaos load
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -18,6 +18,16 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
+
+# Every Procfile process under honcho, in this terminal, until Ctrl-C (which stops them all): the API on
+# http://localhost:8000/ (the teacher page; PORT moves it), the four workers, beat, and Flower on 5555 (FLOWER_PORT).
+# Nothing set: the embedded default (SQLite and a file-system broker under var/, no server). On Postgres and
+# Redis: make up DATABASE_URL=postgresql+psycopg://user@host:5432/eduq CELERY_BROKER_URL=redis://host:6379/0
+# (variables on make's command line reach the processes). A .env file, if there is one, is read too (honcho),
+# by the schema upgrade as by the processes.
+up: $(STAMP)
+	$(BIN)/honcho run $(BIN)/eduq db upgrade
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/honcho start -f Procfile -p $${PORT:-8000}
 
 services:
 	bash scripts/ensure_services.sh

@@ -19,6 +19,21 @@ _CODES = {
 }
 
 
+def count_of(n: int, noun: str) -> str:
+    """For messages: count_of(1, "problem") == "1 problem", count_of(3, "problem") == "3 problems"."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def problems_message(what: str, problems: list[dict], at: str) -> str:
+    """The message of a 422 that queued nothing: 'The CSV has 2 problems, so nothing was queued. The first is
+    on line 3 (score): The score 'x' is not a number.' (`at` places the first problem; `what` ends in 's': 'have')."""
+    first, n = problems[0], len(problems)
+    verb = "have" if what.endswith("s") else "has"
+    lead = "It is" if n == 1 else "The first is"
+    return (f"{what} {verb} {count_of(n, 'problem')}, so nothing was queued. "
+            f"{lead} {at} ({first['field']}): {first['message']}")
+
+
 class ApiError(Exception):
     def __init__(self, status: int, message: str, code: str | None = None,
                  details: list | None = None, headers: dict | None = None):

@@ -112,10 +112,14 @@ def print_grades(base, job, headers, klass):
     print(f"\nRubric: {klass['rubric']['name']} (scale {klass['rubric']['scale']['min']:g}-{klass['rubric']['scale']['max']:g})")
     print(head)
     print("-" * len(head))
+    def num(v, width):  # a withheld score (null) prints as a dash: the reason is in the review column
+        return f"{'-':>{width}}" if v is None else f"{v:>{width}g}"
+
     for r in results:
-        tr = " ".join(f"{r['traits'].get(t, float('nan')):>12g}" for t in traits)
+        tr = " ".join(num(r["traits"].get(t), 12) for t in traits)
         review = "; ".join(r["review_reasons"]) if r["needs_review"] else ""
-        print(f"{r['essay_id']:7} {str(r.get('student_ref') or ''):11} {r['score']:>5g} {tr} {r['confidence']:>5.2f}  {review}")
+        ref = str(r.get("student_ref") or "")
+        print(f"{r['essay_id']:7} {ref:11} {num(r['score'], 5)} {tr} {r['confidence']:>5.2f}  {review}")
     first = next((r for r in results if r["feedback"]), None)
     if first:
         print(f"\nFeedback for {first['essay_id']}:")

@@ -17,8 +17,9 @@ def grade(grader, texts, rubrics) -> list[dict]:
     return service_for(grader).grade_with("default", list(texts), list(rubrics))
 
 
-def grade_asap(grader, texts, prompt_ids, emb=None) -> list[dict]:
-    """The shipped per-prompt graders on texts with their prompt ids ('1'..'8'), each on its own rubric."""
+def grade_asap(grader, texts, prompt_ids, emb=None, always_score: bool = False) -> list[dict]:
+    """The shipped per-prompt graders on texts with their prompt ids ('1'..'8'), each on its own rubric
+    (always_score: with the rubric setting that gives a score even where a flag makes it meaningless)."""
     svc = service_for(grader)
     pids = [str(p) for p in prompt_ids]
     if len(pids) != len(texts):
@@ -27,6 +28,7 @@ def grade_asap(grader, texts, prompt_ids, emb=None) -> list[dict]:
     for p in sorted(set(pids)):
         idx = [i for i, q in enumerate(pids) if q == p]
         sub = None if emb is None else emb[idx]
-        for i, r in zip(idx, svc.grade_with(f"asap-{p}", [texts[i] for i in idx], [grader.rubric(p)] * len(idx), sub)):
+        rubric = {**grader.rubric(p), "always_score": True} if always_score else grader.rubric(p)
+        for i, r in zip(idx, svc.grade_with(f"asap-{p}", [texts[i] for i in idx], [rubric] * len(idx), sub)):
             out[i] = r
     return out

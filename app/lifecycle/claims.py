@@ -211,7 +211,7 @@ def write_grading_results(batch_items: list[ClaimedItem], results: dict[str, dic
         for essay_id, job_id, position in mine:
             r = results[essay_id]
             rows.append({"id": f"res_{uuid.uuid4().hex}", "essay_id": essay_id, "job_id": job_id, "position": position,
-                         "score": float(r["score"]), "traits": r.get("traits") or {},
+                         "score": None if r["score"] is None else float(r["score"]), "traits": r.get("traits") or {},
                          "confidence": float(r.get("confidence", 0.0)), "needs_review": bool(r.get("needs_review")),
                          "review_reasons": list(r.get("review_reasons") or []), "feedback": list(r.get("feedback") or []),
                          "model_version": str(r.get("model_version") or "unknown"), "created_at": now})

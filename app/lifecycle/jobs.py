@@ -22,6 +22,8 @@ from app.store.views import decode_cursor, encode_cursor, job_view
 log = logging.getLogger("eduq.jobs")
 
 FINISHED = ("succeeded", "failed", "cancelled")
+FINISHED_PHRASE = {"succeeded": "has already succeeded", "failed": "has already failed",
+                   "cancelled": "has already been cancelled"}  # "The job ..." in messages
 
 
 def request_hash(payload: Any) -> str:
@@ -133,8 +135,8 @@ def cancel(who: Principal, job_id: str) -> dict:
     with session_scope() as s:
         job = get_job(s, job_id, who, for_update=True)
         if job.status in FINISHED:
-            raise ApiError(409, f"The job is already {job.status}; only queued or running jobs can be cancelled.",
-                           "job_finished")
+            raise ApiError(409, f"The job {FINISHED_PHRASE.get(job.status, 'has already finished')}; only queued or "
+                                "running jobs can be cancelled.", "job_finished")
         now = utcnow()
         item = Essay if job.kind == "grading" else LessonPlan
         if job.kind in ("grading", "lesson"):

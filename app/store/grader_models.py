@@ -65,10 +65,14 @@ def gate(metrics: dict | None) -> dict:
     min_qwk, max_smd = gate_settings()
     m = metrics or {}
     reasons = []
-    if m.get("qwk") is None or m["qwk"] < min_qwk:
-        reasons.append(f"validation QWK {m.get('qwk')} is below {min_qwk}")
-    if m.get("smd") is None or abs(m["smd"]) > max_smd:
-        reasons.append(f"|SMD| {abs(m['smd']) if m.get('smd') is not None else None} is above {max_smd}")
+    if m.get("qwk") is None:
+        reasons.append(f"The model has no validation QWK; the gate needs at least {min_qwk}.")
+    elif m["qwk"] < min_qwk:
+        reasons.append(f"The validation QWK {m['qwk']:.3g} is below the gate's {min_qwk}.")
+    if m.get("smd") is None:
+        reasons.append(f"The model has no validation SMD; the gate needs |SMD| at most {max_smd}.")
+    elif abs(m["smd"]) > max_smd:
+        reasons.append(f"The validation |SMD| {abs(m['smd']):.3g} is above the gate's {max_smd}.")
     return {"passed": not reasons, "min_qwk": min_qwk, "max_abs_smd": max_smd, "reasons": reasons}
 
 
@@ -117,19 +121,19 @@ def resolve_grading_model(who: Principal, model: str, rubric: dict | None) -> tu
         if rubric is not None and not _same_scale(rubric, builtin):
             raise ApiError(422, f"Model {model!r} grades on its own scale and traits; leave the rubric out or send "
                                 "one with the same scale and trait names.", "validation_error",
-                           [{"field": "rubric", "message": "scale or traits differ from the model's rubric"}])
+                           [{"field": "rubric", "message": "The scale or traits differ from the model's rubric."}])
         return model, (rubric if rubric is not None else builtin)
     with session_scope() as s:
         m = s.scalar(scoped(select(GraderModel).where(GraderModel.id == model), who))
         if m is None:
-            raise ApiError(422, f"Unknown model {model!r}: use 'default', one of {', '.join(builtin_models()[1:]) or 'asap-N'} "
-                                "or the id of one of your fine-tuned models.",
-                           "validation_error", [{"field": "model", "message": f"unknown model {model!r}"}])
+            raise ApiError(422, f"There is no model {model!r}; use 'default', one of "
+                                f"{', '.join(builtin_models()[1:]) or 'asap-N'} or the id of one of your fine-tuned models.",
+                           "validation_error", [{"field": "model", "message": f"There is no model {model!r}."}])
         own = m.rubric
     if rubric is not None and not _same_scale(rubric, own):
         raise ApiError(422, f"Model {model!r} was trained on another scale or other traits than this rubric; "
                             "leave the rubric out to use the model's own.", "validation_error",
-                       [{"field": "rubric", "message": "scale or traits differ from the model's rubric"}])
+                       [{"field": "rubric", "message": "The scale or traits differ from the model's rubric."}])
     return model, own
 
 
@@ -157,8 +161,8 @@ def activate(who: Principal, model_id: str, force: bool) -> dict:
         m = get_model(s, model_id, who, for_update=True)
         g = gate(m.metrics)
         if not g["passed"] and not force:
-            raise ApiError(409, "The model is below the activation gate: " + "; ".join(g["reasons"])
-                           + ". Send {\"force\": true} to activate it anyway.", "below_gate",
+            raise ApiError(409, "The model does not pass the activation gate. " + " ".join(g["reasons"])
+                           + " Send {\"force\": true} to activate it anyway.", "below_gate",
                            [{"field": "metrics", "message": r} for r in g["reasons"]])
         for other in s.scalars(select(GraderModel).where(
                 GraderModel.teacher_id == m.teacher_id, GraderModel.rubric_key == m.rubric_key,

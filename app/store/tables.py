@@ -135,7 +135,7 @@ class GradingResult(Base):
     essay_id: Mapped[str] = mapped_column(ForeignKey("essays.id", ondelete="CASCADE"))
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
     position: Mapped[int] = mapped_column(Integer)
-    score: Mapped[float] = mapped_column(Float)
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)  # null: a score would be meaningless
     traits: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     confidence: Mapped[float] = mapped_column(Float)
     needs_review: Mapped[bool] = mapped_column(Boolean, default=False)

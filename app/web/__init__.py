@@ -6,7 +6,7 @@ from flask_smorest import Api
 
 from app.logs import configure
 from app.settings import settings
-from app.web import errors, limits
+from app.web import api_docs, errors, limits
 from app.web import http_metrics as metrics
 from app.web import page as web
 from app.web.api import finetune, grading, health, jobs, lessons, models_api, overrides, privacy
@@ -29,11 +29,10 @@ def create_app(test_config: dict | None = None) -> Flask:
         OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="api/v1/openapi.json",
-        OPENAPI_SWAGGER_UI_PATH="api/docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
         API_SPEC_OPTIONS={
             "info": {"description": "Grade essays, write lesson plans and fine-tune graders, as jobs. "
-                                    "See shared/api-v1.md for the contract."},
+                                    "The reference, with examples and every error: docs/api.md in the "
+                                    "EduQueue repository."},
             "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
         },
     )
@@ -55,6 +54,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     overrides.init_app(api)
     privacy.init_app(api)
     health.init_app(app)
+    api_docs.init_app(app)  # Swagger UI at /api/docs, its files served from this origin
     web.init_app(app)  # the teacher page at / and /app
 
     configure()

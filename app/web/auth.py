@@ -25,7 +25,7 @@ def authenticate() -> Principal:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise _unauthorized("Missing bearer token: send 'Authorization: Bearer <token>'.")
+        raise _unauthorized("The request has no bearer token; send the header 'Authorization: Bearer <token>'.")
     digest = hash_token(token.strip())
     with session_scope() as s:
         row = s.execute(

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -47,6 +47,14 @@ def _flatten_marshmallow(messages, prefix: str = "") -> list[dict]:
     return out
 
 
+def invalid_values_message(details: list[dict]) -> str:
+    """The message of a 422 whose details name the bad fields."""
+    names = sorted({d["field"] for d in details})
+    if not names:
+        return "The request has invalid values."
+    return f"The request has invalid values in {', '.join(names)}; see the details."
+
+
 def init_app(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(e: ApiError):
@@ -61,19 +69,19 @@ def init_app(app: Flask) -> None:
             details = []
             for _location, msgs in (messages or {}).items():
                 details.extend(_flatten_marshmallow(msgs))
-            names = ", ".join(sorted({d["field"] for d in details})) or "the request"
-            return error_response(422, f"Invalid values in {names}.", "validation_error", details)
+            return error_response(422, invalid_values_message(details), "validation_error", details)
         if status == 413:
             return error_response(413, "The request body is larger than the configured limit.")
         if status == 400:
-            return error_response(400, e.description or "Malformed request.")
+            return error_response(400, e.description or "The request is malformed.")
         if status == 405:
-            return error_response(405, f"Method not allowed here. Allowed: {', '.join(e.valid_methods or [])}.")
+            return error_response(405, f"The method {request.method} is not allowed here; the allowed methods are "
+                                       f"{', '.join(e.valid_methods or [])}.")
         if status == 404:
-            return error_response(404, "No such resource.")
+            return error_response(404, "There is nothing at this address.")
         headers = dict(e.get_headers()) if hasattr(e, "get_headers") else {}
         headers.pop("Content-Type", None)
-        return error_response(status, e.description or "Request failed.", headers=headers)
+        return error_response(status, e.description or "The request failed.", headers=headers)
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(InterfaceError)
@@ -85,4 +93,4 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _unexpected(e: Exception):
         log.exception("unhandled error")
-        return error_response(500, "Internal error; it has been logged.")
+        return error_response(500, "Something went wrong on the server; the error has been logged.")

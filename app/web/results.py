@@ -27,11 +27,11 @@ def _grading_rows(s, job_id: str, after: int | None, limit: int | None):
 
 def grading_result(essay: Essay, res: GradingResult | None) -> dict:
     if res is None:
-        return {"essay_id": essay.client_id, "student_ref": essay.student_ref, "status": "failed",
+        return {"essay_id": essay.client_id, "student_ref": essay.student_ref, "text": essay.text, "status": "failed",
                 "score": None, "traits": {}, "confidence": None, "needs_review": True,
                 "review_reasons": ["could not be graded"], "feedback": [], "model_version": None,
                 "error": essay.error}
-    return {"essay_id": essay.client_id, "student_ref": essay.student_ref, "status": "graded",
+    return {"essay_id": essay.client_id, "student_ref": essay.student_ref, "text": essay.text, "status": "graded",
             "score": res.score, "traits": res.traits or {}, "confidence": res.confidence,
             "needs_review": res.needs_review, "review_reasons": res.review_reasons or [],
             "feedback": res.feedback or [], "model_version": res.model_version, "error": None}

@@ -39,13 +39,13 @@ class ScaleSchema(StrictSchema):
         if any(math.isinf(v) for v in (lo, hi)):
             raise ValidationError("Scale bounds must be finite.", "min")
         if not hi > lo:
-            raise ValidationError("max must be greater than min.", "max")
+            raise ValidationError("The scale's max must be greater than its min.", "max")
         points = (hi - lo) / step
         # checked before rounding: huge bounds or a tiny step overflow (hi - lo) / step to inf
         if not math.isfinite(points) or points > 1000.5:
             raise ValidationError("A scale may have at most 1000 steps.", "step")
         if abs(points - round(points)) > 1e-6:
-            raise ValidationError("(max - min) must be a whole number of steps.", "step")
+            raise ValidationError("The scale's range (max - min) must be a whole number of steps.", "step")
 
 
 class TraitSchema(StrictSchema):
@@ -59,6 +59,10 @@ class RubricSchema(StrictSchema):
     prompt = fields.String(load_default="", validate=validate.Length(max=10_000))
     scale = fields.Nested(ScaleSchema, required=True)
     traits = fields.List(fields.Nested(TraitSchema), load_default=list, validate=validate.Length(max=12))
+    always_score = fields.Boolean(metadata={"description": (
+        "Give a score even where a review flag says it would be meaningless (empty, too short, word salad, "
+        "nonsense, off-topic, copied prompt). Unset or false: such an essay's score and trait scores are null, "
+        "with the reason first in review_reasons, and exports leave them blank.")})
 
     @validates_schema
     def _unique_traits(self, data, **_):
@@ -71,14 +75,15 @@ class EssaySchema(StrictSchema):
     id = fields.String(required=True, validate=validate.Length(min=1, max=200),
                        metadata={"description": "Your id for the essay, unique within the job."})
     text = fields.String(required=True, metadata={
-        "description": "The essay. Empty or very short text is graded and flagged for review."})
+        "description": ("The essay. Empty or very short text is flagged for review and gets no score "
+                        "(null) unless the rubric sets always_score.")})
     student_ref = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
 
     @validates_schema
     def _length(self, data, **_):
         limit = settings().max_essay_chars
         if len(data.get("text") or "") > limit:
-            raise ValidationError(f"Essay is {len(data['text'])} characters; the limit is {limit}.", "text")
+            raise ValidationError(f"The essay is {len(data['text'])} characters long; the limit is {limit}.", "text")
 
 
 class GradingJobRequestSchema(StrictSchema):
@@ -98,7 +103,7 @@ class GradingJobRequestSchema(StrictSchema):
         if not essays:
             raise ValidationError("A grading job needs at least one essay.", "essays")
         if len(essays) > limit:
-            raise ValidationError(f"{len(essays)} essays; the limit per job is {limit}.", "essays")
+            raise ValidationError(f"The job has {len(essays)} essays; the limit is {limit} per job.", "essays")
         seen: dict[str, int] = {}
         for i, e in enumerate(essays):
             if e["id"] in seen:
@@ -175,8 +180,12 @@ class JobGetQuerySchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    wait = fields.Float(validate=validate.Range(min=0, max=30),
-                        metadata={"description": "Hold the request up to N seconds until the job changes or finishes."})
+    # any N >= 0 is accepted and capped at EDUQ_LONG_POLL_MAX_S (jobs.get_job); negative, NaN or not a number: 422
+    wait = fields.Float(validate=validate.Range(min=0, error="The wait must be a number of seconds, 0 or more."),
+                        allow_nan=False, metadata={
+                            "description": "Hold the request up to N seconds until the job changes or finishes. "
+                                           "Any N >= 0 is accepted; the wait is capped at EDUQ_LONG_POLL_MAX_S "
+                                           "(30 s by default)."})
 
 
 class ResultsQuerySchema(Schema):
@@ -191,14 +200,19 @@ class ResultsQuerySchema(Schema):
 class FeedbackSchema(Schema):
     trait = fields.String()
     comment = fields.String()
+    evidence = fields.String(allow_none=True, metadata={
+        "description": "The place in the essay the comment is about: an exact excerpt of its text."})
 
 
 class GradingResultSchema(Schema):
     essay_id = fields.String()
     student_ref = fields.String(allow_none=True)
+    text = fields.String(metadata={"description": "The essay as submitted (JSON results only; not in CSV)."})
     status = fields.String(metadata={"enum": ["graded", "failed"]})
-    score = fields.Float(allow_none=True)
-    traits = fields.Dict(keys=fields.String(), values=fields.Float())
+    score = fields.Float(allow_none=True, metadata={"description": (
+        "On the rubric's scale; null where a score would be meaningless (the reason is first in "
+        "review_reasons) or the essay failed.")})
+    traits = fields.Dict(keys=fields.String(), values=fields.Float(allow_none=True))
     confidence = fields.Float(allow_none=True)
     needs_review = fields.Boolean()
     review_reasons = fields.List(fields.String())
@@ -244,7 +258,7 @@ class GradeLevel(fields.Field):
             return "K"
         if v and v.isdigit() and 1 <= int(v) <= 12:
             return str(int(v))
-        raise ValidationError("grade_level must be K or 1 to 12.")
+        raise ValidationError("The grade level must be K or a grade from 1 to 12.")
 
     def _serialize(self, value, attr, obj, **kwargs):
         return value
@@ -267,7 +281,7 @@ class LessonRequestSchema(StrictSchema):
     def _not_blank(self, data, **_):
         for name in ("topic", "subject"):
             if name in data and not data[name].strip():
-                raise ValidationError("Must not be blank.", name)
+                raise ValidationError(f"The {name} must not be blank.", name)
 
 
 class SingleLessonJobSchema(LessonRequestSchema):
@@ -286,7 +300,7 @@ class LessonBatchJobSchema(StrictSchema):
         if n == 0:
             raise ValidationError("A lesson job needs at least one plan.", "lessons")
         if n > limit:
-            raise ValidationError(f"{n} plans; the limit per job is {limit}.", "lessons")
+            raise ValidationError(f"The job has {n} plans; the limit is {limit} per job.", "lessons")
 
 
 # ---- fine-tuning and models ------------------------------------------------------------

@@ -8,10 +8,16 @@ indexed probe asks Postgres for a job with claimable items (pending, or claimed 
 lease) of the kinds it serves, and publishes that job id to its own queue. A killed worker's essays are
 thus claimed again within its lease plus one poll, with any subset of the Procfile's processes
 running; a duplicate message is harmless (work is claimed, never taken from a message).
+
+The main process forks pool children (a killed child is replaced at once). A fork copies every lock
+in the state it has at that instant, and a poll holds some (the broker's producer pool, the database
+pool): a child forked mid-poll inherited a held lock and hung at its first publish. So a poll and a
+fork exclude each other (`os.register_at_fork`): a fork waits for the poll in progress to end.
 """
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from typing import Callable
 
@@ -27,6 +33,9 @@ class IdlePoller:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="eduq-idle-poll", daemon=True)
         self.woken = 0
+        self._busy = threading.Lock()  # held for a whole poll, and by a fork in this process
+        os.register_at_fork(before=self._busy.acquire, after_in_parent=self._busy.release,
+                            after_in_child=self._busy.release)
 
     def start(self) -> "IdlePoller":
         self._thread.start()
@@ -51,7 +60,9 @@ class IdlePoller:
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
             try:
-                for kind, job_id in self.poll_once():
+                with self._busy:
+                    sent = self.poll_once()
+                for kind, job_id in sent:
                     log.info("idle worker found claimable %s work; woke job %s", kind, job_id,
                              extra={"job_id": job_id})
             except Exception as exc:  # the database or the broker is away: look again next time

@@ -8,7 +8,7 @@ from flask import request
 from marshmallow import Schema, ValidationError
 
 from app.errors import ApiError
-from app.web.errors import _flatten_marshmallow
+from app.web.errors import _flatten_marshmallow, invalid_values_message
 
 
 def _nul_paths(data: Any, path: str = "") -> list[str]:
@@ -26,18 +26,18 @@ def validate(schema: Schema, data: Any) -> dict:
     bad = _nul_paths(data)
     if bad:
         raise ApiError(422, f"Text may not contain NUL (\\u0000) characters: {', '.join(bad[:5])}.", "validation_error",
-                       [{"field": f, "message": "contains a NUL character"} for f in bad])
+                       [{"field": f, "message": "The text contains a NUL character."} for f in bad])
     try:
         return schema.load(data)
     except ValidationError as e:
         details = _flatten_marshmallow(e.messages)
-        names = ", ".join(sorted({d["field"] for d in details})) or "the request"
-        raise ApiError(422, f"Invalid values in {names}.", "validation_error", details) from e
+        raise ApiError(422, invalid_values_message(details), "validation_error", details) from e
 
 
 def json_body() -> Any:
     if not request.is_json:
-        raise ApiError(415, f"Send JSON with Content-Type: application/json (got {request.mimetype or 'none'!r}).",
+        raise ApiError(415, f"Send JSON with the header Content-Type: application/json (this request has "
+                            f"{request.mimetype or 'none'!r}).",
                        "unsupported_media_type")
     raw = request.get_data(cache=True)
     try:
@@ -54,7 +54,7 @@ def body_kind(multipart_ok: bool) -> str:
     if multipart_ok and mt == "multipart/form-data":
         return "multipart"
     accepted = "application/json or multipart/form-data" if multipart_ok else "application/json"
-    raise ApiError(415, f"Unsupported Content-Type {mt or 'none'!r}; send {accepted}.", "unsupported_media_type")
+    raise ApiError(415, f"The Content-Type {mt or 'none'!r} is not supported; send {accepted}.", "unsupported_media_type")
 
 
 def form_json(field: str) -> Any:
@@ -66,7 +66,7 @@ def form_json(field: str) -> Any:
         return json.loads(raw)
     except ValueError as e:
         raise ApiError(422, f"The form field {field!r} is not valid JSON: {e}.", "validation_error",
-                       [{"field": field, "message": f"not valid JSON: {e}"}]) from e
+                       [{"field": field, "message": f"The value is not valid JSON: {e}."}]) from e
 
 
 def idempotency_key() -> str | None:
@@ -74,5 +74,5 @@ def idempotency_key() -> str | None:
     key = request.headers.get("Idempotency-Key")
     if key is not None and not (0 < len(key) <= 200):
         raise ApiError(422, "Idempotency-Key must be 1 to 200 characters.", "validation_error",
-                       [{"field": "Idempotency-Key", "message": "length must be 1 to 200"}])
+                       [{"field": "Idempotency-Key", "message": "The key must be 1 to 200 characters long."}])
     return key

@@ -6,7 +6,7 @@ import json
 from flask import request
 from flask_smorest import Blueprint
 
-from app.errors import ApiError
+from app.errors import ApiError, count_of, problems_message
 from app.lifecycle import jobs as jobsvc
 from app.settings import settings
 from app.store.tables import TrainingExample
@@ -48,32 +48,40 @@ def _check_examples(examples: list[dict], rubric: dict, lines: list[int] | None 
     for i, ex in enumerate(examples):
         field = "text" if lines else f"examples.{i}.text"
         if not (ex.get("text") or "").strip():
-            errors.append({**where(i), "field": field, "message": "empty text"})
+            errors.append({**where(i), "field": field, "message": "The text is empty."})
         elif len(ex["text"]) > limit:
-            errors.append({**where(i), "field": field, "message": f"{len(ex['text'])} characters; the limit is {limit}"})
+            errors.append({**where(i), "field": field,
+                           "message": f"The text is {len(ex['text'])} characters long; the limit is {limit}."})
         sc = rubric["scale"]
         if ex.get("score") is None or not _scale_ok(ex["score"], sc):
             errors.append({**where(i), "field": "score" if lines else f"examples.{i}.score",
-                           "message": f"score {ex.get('score')!r} is not on the scale {sc['min']:g}-{sc['max']:g} "
-                                      f"step {sc.get('step', 1):g}"})
+                           "message": f"The score {_show(ex.get('score'))} is not on the scale ({_scale_text(sc)})."})
         for name, v in (ex.get("traits") or {}).items():
             if name not in traits:
                 errors.append({**where(i), "field": name if lines else f"examples.{i}.traits.{name}",
-                               "message": f"unknown trait {name!r}; the rubric has {sorted(traits)}"})
+                               "message": f"The rubric has no trait {name!r} (its traits: "
+                                          f"{', '.join(sorted(traits)) or 'none'})."})
             elif not _scale_ok(v, traits[name]):
                 t = traits[name]
                 errors.append({**where(i), "field": name if lines else f"examples.{i}.traits.{name}",
-                               "message": f"{name} {v!r} is not on the scale {t['min']:g}-{t['max']:g} "
-                                          f"step {t.get('step', 1):g}"})
+                               "message": f"The {name} score {_show(v)} is not on the trait's scale ({_scale_text(t)})."})
     if errors:
         first = errors[0]
-        at = f"line {first['line']}" if lines else f"example {first['index']}"
-        raise ApiError(422, f"{len(errors)} problem(s) in the examples; nothing was queued. First: {at}, "
-                            f"{first['field']}: {first['message']}", "invalid_csv" if lines else "validation_error", errors)
+        what, at = ("The CSV", f"on line {first['line']}") if lines else ("The examples", f"in example {first['index']}")
+        raise ApiError(422, problems_message(what, errors, at), "invalid_csv" if lines else "validation_error", errors)
     n = len(examples)
     if n < min_examples() or n > max_examples():
-        raise ApiError(422, f"{n} examples; a fine-tune job needs {min_examples()} to {max_examples()}.",
-                       "validation_error", [{"field": "examples", "message": f"{n} examples"}])
+        raise ApiError(422, f"The job has {count_of(n, 'example')}; a fine-tune job needs {min_examples()} to "
+                            f"{max_examples()}.", "validation_error",
+                       [{"field": "examples", "message": f"The job has {count_of(n, 'example')}."}])
+
+
+def _show(x) -> str:
+    return f"{x:g}" if isinstance(x, (int, float)) and not isinstance(x, bool) else repr(x)
+
+
+def _scale_text(sc: dict) -> str:
+    return f"{sc['min']:g} to {sc['max']:g} in steps of {float(sc.get('step') or 1):g}"
 
 
 def _number(raw: str) -> float | None:
@@ -100,14 +108,16 @@ def _from_csv() -> tuple[dict, dict, list[int]]:
     known = {"text", "score", *[t.lower() for t in trait_names], *DEMOGRAPHIC_COLUMNS, *IGNORED_COLUMNS}
     unknown = sorted(c for c in header if c not in known and not c.startswith("demo_"))
     if unknown:
-        raise ApiError(422, f"The CSV has column(s) that are neither traits of the rubric nor known demographic "
-                            f"columns: {', '.join(unknown)}; nothing was queued.", "invalid_csv",
-                       [{"field": "file", "line": 1, "message": f"unknown column {c!r}"} for c in unknown])
+        what = ("a column that is neither a trait of the rubric nor a known demographic column" if len(unknown) == 1
+                else "columns that are neither traits of the rubric nor known demographic columns")
+        raise ApiError(422, f"The CSV has {what}: {', '.join(unknown)}; nothing was queued.", "invalid_csv",
+                       [{"field": "file", "line": 1, "message": f"The column {c!r} is neither a trait of the rubric nor a "
+                                                                 "known demographic column."} for c in unknown])
     examples, lines, errors = [], [], []
     for line, row in rows:
         score = _number(row.get("score", ""))
         if score is None:
-            errors.append({"line": line, "field": "score", "message": f"not a number: {row.get('score')!r}"})
+            errors.append({"line": line, "field": "score", "message": f"The score {row.get('score')!r} is not a number."})
         traits = {}
         for t in trait_names:
             cell = (row.get(t.lower()) or "").strip()
@@ -115,18 +125,17 @@ def _from_csv() -> tuple[dict, dict, list[int]]:
                 continue  # a missing trait score is allowed: that target is masked
             v = _number(cell)
             if v is None:
-                errors.append({"line": line, "field": t, "message": f"not a number: {cell!r}"})
+                errors.append({"line": line, "field": t, "message": f"The {t} score {cell!r} is not a number."})
             else:
                 traits[t] = v
         demos = {c: row[c].strip() for c in row if (c in DEMOGRAPHIC_COLUMNS or c.startswith("demo_")) and row[c].strip()}
         examples.append({"text": row.get("text", ""), "score": score, "traits": traits, "demographics": demos})
         lines.append(line)
     if errors:
-        raise ApiError(422, f"{len(errors)} problem(s) in the CSV; nothing was queued. First: line "
-                            f"{errors[0]['line']}, {errors[0]['field']}: {errors[0]['message']}", "invalid_csv", errors)
+        raise ApiError(422, problems_message("The CSV", errors, f"on line {errors[0]['line']}"), "invalid_csv", errors)
     if not examples:
         raise ApiError(422, "The CSV has a header but no essays.", "invalid_csv",
-                       [{"field": "file", "line": 2, "message": "no rows"}])
+                       [{"field": "file", "line": 2, "message": "The CSV has no essay rows."}])
     _check_examples(examples, rubric, lines)
     hp = request.form.get("hyperparameters")
     data = {"name": request.form.get("name"), "rubric": rubric_raw, "examples": examples,

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import request
 from flask_smorest import Blueprint
 
-from app.errors import ApiError
+from app.errors import ApiError, problems_message
 from app.lifecycle import jobs as jobsvc
 from app.settings import settings
 from app.store.grader_models import resolve_grading_model
@@ -36,17 +36,17 @@ def _from_csv() -> tuple[dict, dict]:
                 errors.append({"line": line, "field": field, "message": str(m)})
         essays.append(item)
     if errors:
-        raise ApiError(422, f"{len(errors)} problem(s) in the CSV; nothing was queued. First: line "
-                            f"{errors[0]['line']}, {errors[0]['field']}: {errors[0]['message']}", "invalid_csv", errors)
+        raise ApiError(422, problems_message("The CSV", errors, f"on line {errors[0]['line']}"), "invalid_csv", errors)
     seen: dict[str, int] = {}
     for (line, _), e in zip(rows, essays):
         if e["id"] in seen:
-            raise ApiError(422, f"Essay id {e['id']!r} on line {line} repeats line {seen[e['id']]}; nothing was queued.",
-                           "invalid_csv", [{"line": line, "field": "id", "message": f"repeats line {seen[e['id']]}"}])
+            raise ApiError(422, f"The essay id {e['id']!r} on line {line} repeats the one on line {seen[e['id']]}, so "
+                                "nothing was queued.", "invalid_csv",
+                           [{"line": line, "field": "id", "message": f"The id repeats the one on line {seen[e['id']]}."}])
         seen[e["id"]] = line
     if not essays:
         raise ApiError(422, "The CSV has a header but no essays.", "invalid_csv",
-                       [{"field": "file", "line": 2, "message": "no rows"}])
+                       [{"field": "file", "line": 2, "message": "The CSV has no essay rows."}])
     data = {"rubric": form_json("rubric"), "model": request.form.get("model") or "default",
             "essays": essays, "callback_url": request.form.get("callback_url") or None}
     hash_src = {"csv_sha256": jobsvc.request_hash(text), "rubric": data["rubric"], "model": data["model"],

@@ -26,7 +26,7 @@ def _check_db() -> str | None:
             c.execute(text("SELECT 1"))
         return None
     except Exception as e:
-        return f"database: {type(e).__name__}"
+        return type(e).__name__
 
 
 def _check_broker() -> str | None:
@@ -35,15 +35,17 @@ def _check_broker() -> str | None:
             conn.ensure_connection(max_retries=1, interval_start=0, timeout=2)
         return None
     except Exception as e:
-        return f"broker: {type(e).__name__}"
+        return type(e).__name__
 
 
 @bp.get("/readyz")
 def readyz():
-    problems = [p for p in (_check_db(), _check_broker()) if p]
+    problems = [(what, why) for what, why in (("database", _check_db()), ("broker", _check_broker())) if why]
     if problems:
-        return error_response(503, "Not ready: " + "; ".join(problems), "service_unavailable",
-                              [{"field": p.split(":")[0], "message": p} for p in problems],
+        down = " and the ".join(f"{what} ({why})" for what, why in problems)
+        return error_response(503, f"The service is not ready: the {down} {'do' if len(problems) > 1 else 'does'} "
+                                   "not answer.", "service_unavailable",
+                              [{"field": what, "message": f"The {what} does not answer ({why})."} for what, why in problems],
                               headers={"Retry-After": "5"})
     return jsonify({"status": "ready", "database": "ok", "broker": "ok"})
 

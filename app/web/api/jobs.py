@@ -98,7 +98,7 @@ def job_results(job_id: str, limit: int = 100, cursor: str | None = None, format
     if cursor:
         parts = views.decode_cursor(cursor)
         if len(parts) != 1 or not isinstance(parts[0], int):
-            raise ApiError(422, "The cursor is not valid.", "validation_error",
+            raise ApiError(422, "The cursor is not valid; use next_cursor from a previous page.", "validation_error",
                            [{"field": "cursor", "message": "Not a valid cursor."}])
         after = parts[0]
     return resultsvc.results_page(who, job_id, limit, after)

@@ -49,6 +49,11 @@ class OverrideResponseSchema(Schema):
     result = fields.Dict(metadata={"description": "The grading result with its `override`."})
 
 
+# "Essay 'e1' ..." for an essay the override endpoint refuses (app/store/tables.py: Essay.status)
+UNGRADED_PHRASE = {"pending": "is still waiting to be graded", "claimed": "is being graded now",
+                   "cancelled": "was cancelled before it was graded"}
+
+
 def _on_scale(x: float, scale: dict) -> bool:
     lo, hi, step = float(scale["min"]), float(scale["max"]), float(scale.get("step") or 1)
     if not (lo - 1e-9 <= x <= hi + 1e-9):
@@ -97,10 +102,10 @@ def override_result(job_id: str, essay_id: str):
             raise ApiError(404, f"Job {job_id!r} is not a grading job; it has no essays to override.", "not_found")
         essay = s.scalar(select(Essay).where(Essay.job_id == job.id, Essay.client_id == essay_id))
         if essay is None:
-            raise ApiError(404, f"No essay {essay_id!r} in job {job_id!r}.", "not_found")
+            raise ApiError(404, f"Job {job_id!r} has no essay {essay_id!r}.", "not_found")
         if essay.status not in ("done", "failed"):
-            raise ApiError(409, f"Essay {essay_id!r} is {essay.status}; it can be overridden once graded.",
-                           "not_graded")
+            raise ApiError(409, f"Essay {essay_id!r} {UNGRADED_PHRASE.get(essay.status, 'has not been graded')}; only a "
+                                "graded essay can be overridden.", "not_graded")
         problems = check_against_rubric(data, job.rubric or {})
         if problems:
             raise ApiError(422, "The override does not fit the rubric: " + " ".join(p["message"] for p in problems),

@@ -33,7 +33,7 @@ class StudentDeletionSchema(Schema):
 def delete_student_data(student_ref: str):
     if not student_ref.strip() or len(student_ref) > 200:
         raise ApiError(422, "student_ref must be 1 to 200 characters.", "validation_error",
-                       [{"field": "student_ref", "message": "length must be 1 to 200"}])
+                       [{"field": "student_ref", "message": "A student_ref must be 1 to 200 characters long."}])
     return delete_student(current(), student_ref)
 
 

@@ -1,34 +1,51 @@
 // EduQueue teacher page: vanilla JS, no build step, no CDN. Talks to /api/v1 on this origin.
-// The bearer token lives in sessionStorage only (gone when the tab closes).
+// The bearer token lives in sessionStorage only (gone when the tab closes or on sign out).
+// Everything a user or the model wrote is put on the page with textContent, never as HTML.
 "use strict";
 
 (function () {
-  var TOKEN_KEY = "eduq.token";
-  var JOB_KEY = "eduq.gradingJob";
+  var PREFIX = "eduq.";
+  var TOKEN_KEY = PREFIX + "token";
+  var JOB_KEY = PREFIX + "gradingJob";          // the job being followed: {job, rubric}
+  var JOBDATA_KEY = PREFIX + "job.";            // + job id: {rubric, texts: {essay id: text}} for the reading view
   var FINISHED = ["succeeded", "failed", "cancelled"];
-  var state = { job: null, rubric: null, results: [] };
+  var SEPARATOR = /^[ \t]*---[ \t]*$/;          // bulk paste: a line holding only ---
+  var state = { job: null, rubric: null, results: [], texts: {}, reading: null, drafts: {} };
+  var boxSeq = 0;
 
   function $(id) { return document.getElementById(id); }
   function token() { return sessionStorage.getItem(TOKEN_KEY); }
+  function el(tag, text, cls) {
+    var e = document.createElement(tag);
+    if (text !== undefined && text !== null) { e.textContent = text; }
+    if (cls) { e.className = cls; }
+    return e;
+  }
 
   // ---------------------------------------------------------------- messages (aria-live)
   function say(msg) { $("alert").textContent = ""; $("status").textContent = msg; }
   function fail(err) {
     var box = $("alert");
     box.textContent = "";
-    var p = document.createElement("p");
-    p.textContent = err.message || String(err);
-    box.appendChild(p);
+    box.appendChild(el("p", err.message || String(err)));
     if (err.details && err.details.length) {
-      var ul = document.createElement("ul");
+      var ul = el("ul");
       err.details.forEach(function (d) {
-        var li = document.createElement("li");
-        li.textContent = (d.line ? "line " + d.line + ", " : "") + (d.field ? d.field + ": " : "") + (d.message || "");
-        ul.appendChild(li);
+        ul.appendChild(el("li", (d.line ? "line " + d.line + ", " : "") + (d.field ? fieldName(d.field) + ": " : "") +
+          (d.message || "")));
       });
       box.appendChild(ul);
     }
     $("status").textContent = "";
+  }
+
+  // "essays[2].text" -> the box that essay came from, as the teacher sees it
+  function fieldName(field) {
+    var m = /^essays\[(\d+)\]\.?(.*)$/.exec(field);
+    if (m && state.sentBoxes && state.sentBoxes[+m[1]] !== undefined) {
+      return "Essay " + state.sentBoxes[+m[1]] + (m[2] ? " (" + m[2] + ")" : "");
+    }
+    return field;
   }
 
   function ApiFailure(status, body) {
@@ -53,7 +70,7 @@
     return fetch(path, init).then(function (resp) {
       if (resp.status === 304) { return { status: 304, headers: resp.headers, body: null }; }
       var type = resp.headers.get("Content-Type") || "";
-      var read = opts.raw ? resp.blob() : (type.indexOf("json") >= 0 ? resp.json() : resp.text());
+      var read = opts.raw && resp.ok ? resp.blob() : (type.indexOf("json") >= 0 ? resp.json() : resp.text());
       return read.then(function (body) {
         if (!resp.ok) {
           if (resp.status === 401) { signOut(true); }
@@ -72,16 +89,40 @@
 
   function busy(button, on) { if (button) { button.disabled = on; button.setAttribute("aria-busy", on ? "true" : "false"); } }
 
+  // ---------------------------------------------------------------- per-job data kept in this tab
+  function saveJobData(jobId, data) {
+    try { sessionStorage.setItem(JOBDATA_KEY + jobId, JSON.stringify(data)); } catch (e) { /* quota: memory only */ }
+  }
+  function loadJobData(jobId) {
+    try { return JSON.parse(sessionStorage.getItem(JOBDATA_KEY + jobId) || "null"); } catch (e) { return null; }
+  }
+
   // ---------------------------------------------------------------- sign in / out
   function showSignedIn(on) {
     $("signin-section").hidden = on;
     $("account-section").hidden = !on;
     $("app").hidden = !on;
+    if (on && !$("essay-boxes").children.length) { addBox(); }
   }
 
   function signOut(expired) {
-    sessionStorage.removeItem(TOKEN_KEY);
-    sessionStorage.removeItem(JOB_KEY);
+    // the token, the followed job and the essay texts kept for the reading view all go
+    Object.keys(sessionStorage).forEach(function (k) { if (k.indexOf(PREFIX) === 0) { sessionStorage.removeItem(k); } });
+    closeReader(false);
+    state = { job: null, rubric: null, results: [], texts: {}, reading: null, drafts: {} };
+    // and the students' essays leave the page too
+    $("essay-boxes").textContent = "";
+    $("bulk-text").value = "";
+    $("essays-file").value = "";
+    $("file-summary").textContent = "";
+    $("essays-file-clear").hidden = true;
+    $("results-body").textContent = "";
+    $("reader-text").textContent = "";
+    $("results-section").hidden = true;
+    $("job-section").hidden = true;
+    $("lesson-output").textContent = "";
+    $("lesson-output").hidden = true;
+    $("jobs-list").textContent = "";
     showSignedIn(false);
     $("token").value = "";
     if (expired) { fail(new Error("Your token was not accepted; sign in again.")); }
@@ -98,7 +139,8 @@
     api("/api/v1/jobs?limit=1").then(function () {
       $("token").value = "";
       showSignedIn(true);
-      say("Signed in.");
+      // "Signed in." stands once, beside the sign-out button; the live region says what comes next
+      say("Welcome. Set up the rubric and the essays below, or open one of your recent jobs.");
       $("rubric-name").focus();
     }).catch(function (err) {
       sessionStorage.removeItem(TOKEN_KEY);
@@ -106,7 +148,7 @@
     }).then(function () { busy($("signin-button"), false); });
   }
 
-  // ---------------------------------------------------------------- the class and rubric
+  // ---------------------------------------------------------------- the rubric
   function num(id) { return parseFloat($(id).value); }
 
   function readRubric() {
@@ -120,51 +162,244 @@
     };
   }
 
-  // Pasted essays: a tab-separated table (id, text, student_ref; header optional) or
-  // blank-line-separated blocks, one essay per block.
-  function parseEssays(raw) {
-    var text = raw.replace(/\r\n?/g, "\n");
-    if (text.indexOf("\t") >= 0) {
-      var rows = text.split("\n").filter(function (l) { return l.trim().length; })
-        .map(function (l) { return l.split("\t"); });
-      var cols = { id: 0, text: 1, student_ref: 2 };
-      var first = rows[0].map(function (c) { return c.trim().toLowerCase(); });
-      if (first.indexOf("text") >= 0) {
-        cols = { id: first.indexOf("id"), text: first.indexOf("text"), student_ref: first.indexOf("student_ref") };
-        rows = rows.slice(1);
-      }
-      return rows.map(function (r, i) {
-        var e = { id: (cols.id >= 0 && r[cols.id] || "").trim() || ("essay-" + (i + 1)), text: (r[cols.text] || "").trim() };
-        var ref = cols.student_ref >= 0 ? (r[cols.student_ref] || "").trim() : "";
-        if (ref) { e.student_ref = ref; }
-        return e;
-      });
-    }
-    return text.split(/\n\s*\n/).map(function (b) { return b.trim(); }).filter(function (b) { return b.length; })
-      .map(function (b, i) { return { id: "essay-" + (i + 1), text: b }; });
+  // ---------------------------------------------------------------- essay boxes: one essay per box
+  function boxes() { return Array.prototype.slice.call($("essay-boxes").children); }
+
+  function field(labelText, control, hint) {
+    var div = el("div", null, "field");
+    var label = el("label", labelText);
+    label.htmlFor = control.id;
+    div.appendChild(label);
+    div.appendChild(control);
+    if (hint) { div.appendChild(hint); }
+    return div;
   }
 
+  function addBox(values) {
+    values = values || {};
+    var k = ++boxSeq;
+    var li = el("li", null, "essay-box");
+    var fs = el("fieldset");
+    var legend = el("legend");
+    fs.appendChild(legend);
+
+    var row = el("div", null, "row");
+    var id = el("input", null, "essay-id");
+    id.type = "text"; id.id = "essay-id-" + k; id.maxLength = 200; id.autocomplete = "off"; id.spellcheck = false;
+    id.value = values.id || "";
+    var ref = el("input", null, "essay-ref");
+    ref.type = "text"; ref.id = "essay-ref-" + k; ref.maxLength = 200; ref.autocomplete = "off"; ref.spellcheck = false;
+    ref.value = values.student_ref || "";
+    row.appendChild(field("Essay id (optional)", id));
+    row.appendChild(field("Student ref (optional)", ref));
+    fs.appendChild(row);
+
+    var text = el("textarea", null, "essay-text");
+    text.id = "essay-text-" + k; text.rows = 8;
+    text.value = values.text || "";
+    fs.appendChild(field("Essay text", text));
+
+    var remove = el("button", null, "remove-essay");
+    remove.type = "button";
+    remove.addEventListener("click", function () { removeBox(li); });
+    fs.appendChild(remove);
+
+    li.appendChild(fs);
+    $("essay-boxes").appendChild(li);
+    renumberBoxes();
+    return li;
+  }
+
+  function removeBox(li) {
+    var all = boxes();
+    var i = all.indexOf(li);
+    var n = i + 1;
+    li.remove();
+    renumberBoxes();
+    var rest = boxes();
+    var next = rest[Math.min(i, rest.length - 1)];
+    say("Essay box " + n + " removed; " + countText(rest.length) + ".");
+    if (next) { next.querySelector(".essay-text").focus(); } else { $("add-essay").focus(); }
+  }
+
+  function countText(n) { return n + " essay box" + (n === 1 ? "" : "es"); }
+
+  function renumberBoxes() {
+    var all = boxes();
+    all.forEach(function (li, i) {
+      var n = i + 1;
+      li.querySelector("legend").textContent = "Essay " + n;
+      li.querySelector(".essay-id").placeholder = "essay-" + n;
+      li.querySelector('label[for="' + li.querySelector(".essay-text").id + '"]').textContent = "Essay " + n + " text";
+      var rm = li.querySelector(".remove-essay");
+      rm.textContent = "Remove essay " + n;
+    });
+    $("essay-count").textContent = countText(all.length);
+  }
+
+  // Bulk paste: essays separated by a line holding only "---". Blank lines never split.
+  function splitBulk(raw) {
+    var out = [], cur = [];
+    raw.replace(/\r\n?/g, "\n").split("\n").forEach(function (line) {
+      if (SEPARATOR.test(line)) { out.push(cur.join("\n")); cur = []; } else { cur.push(line); }
+    });
+    out.push(cur.join("\n"));
+    return out.map(function (t) { return t.replace(/^\s*\n/, "").replace(/\s+$/, ""); })
+      .filter(function (t) { return t.trim().length; });
+  }
+
+  function bulkToBoxes() {
+    var essays = splitBulk($("bulk-text").value);
+    if (!essays.length) { fail(new Error("Paste essays first, with a line holding only --- between two essays.")); $("bulk-text").focus(); return; }
+    var empty = boxes().filter(function (li) {
+      return !li.querySelector(".essay-text").value.trim() && !li.querySelector(".essay-id").value.trim() &&
+        !li.querySelector(".essay-ref").value.trim();
+    });
+    var first = null;
+    essays.forEach(function (t) {
+      var li = empty.shift();
+      if (li) { li.querySelector(".essay-text").value = t; } else { li = addBox({ text: t }); }
+      if (!first) { first = li; }
+    });
+    $("bulk-text").value = "";
+    var n = boxes().indexOf(first) + 1;
+    say(essays.length + " essay(s) put into boxes " + n + "–" + (n + essays.length - 1) + "; " + countText(boxes().length) + " in all.");
+    first.querySelector(".essay-text").focus();
+  }
+
+  // The essays of the boxes: [{id, text, student_ref}], with the box number of each (for error messages).
+  function readBoxes() {
+    var all = boxes(), essays = [], from = [], used = {};
+    all.forEach(function (li) {
+      var id = li.querySelector(".essay-id").value.trim();
+      if (id) { used[id] = true; }
+    });
+    var problems = [];
+    var seen = {};
+    all.forEach(function (li, i) {
+      var text = li.querySelector(".essay-text").value;
+      var id = li.querySelector(".essay-id").value.trim();
+      var ref = li.querySelector(".essay-ref").value.trim();
+      if (!text.trim()) {
+        if (id || ref) { problems.push({ box: li, message: "Essay " + (i + 1) + " has an id or student but no text." }); }
+        return;
+      }
+      if (!id) {
+        id = "essay-" + (i + 1);
+        for (var j = 2; used[id]; j++) { id = "essay-" + (i + 1) + "-" + j; }
+        used[id] = true;
+      }
+      if (seen[id]) { problems.push({ box: li, message: "Essays " + seen[id] + " and " + (i + 1) + " have the same id " + id + "." }); }
+      seen[id] = i + 1;
+      var e = { id: id, text: text.replace(/\r\n?/g, "\n") };
+      if (ref) { e.student_ref = ref; }
+      essays.push(e); from.push(i + 1);
+    });
+    return { essays: essays, from: from, problems: problems, skipped: all.length - essays.length - problems.length };
+  }
+
+  // ---------------------------------------------------------------- CSV upload (read here too, for the reading view)
+  function parseCsv(text) {
+    // RFC 4180: quoted cells may hold commas, doubled quotes and line breaks.
+    var rows = [], row = [], cell = "", q = false, i = 0;
+    text = text.replace(/^\uFEFF/, "");
+    for (; i < text.length; i++) {
+      var c = text[i];
+      if (q) {
+        if (c === '"') { if (text[i + 1] === '"') { cell += '"'; i++; } else { q = false; } } else { cell += c; }
+      } else if (c === '"') { q = true; }
+      else if (c === ",") { row.push(cell); cell = ""; }
+      else if (c === "\n" || c === "\r") {
+        if (c === "\r" && text[i + 1] === "\n") { i++; }
+        row.push(cell); rows.push(row); row = []; cell = "";
+      } else { cell += c; }
+    }
+    if (cell.length || row.length) { row.push(cell); rows.push(row); }
+    rows = rows.filter(function (r) { return r.some(function (x) { return x.trim().length; }); });
+    if (!rows.length) { return []; }
+    var head = rows[0].map(function (h) { return h.trim().toLowerCase(); });
+    var ci = head.indexOf("id"), ct = head.indexOf("text"), cr = head.indexOf("student_ref");
+    if (ci < 0 || ct < 0) { return null; }
+    return rows.slice(1).map(function (r) {
+      return { id: (r[ci] || "").trim(), text: (r[ct] || "").replace(/\r\n?/g, "\n"), student_ref: cr >= 0 ? (r[cr] || "").trim() : "" };
+    });
+  }
+
+  function readFile(file) {
+    return new Promise(function (resolve) {
+      var fr = new FileReader();
+      fr.onload = function () { resolve(String(fr.result || "")); };
+      fr.onerror = function () { resolve(""); };
+      fr.readAsText(file);
+    });
+  }
+
+  function fileChosen() {
+    var file = $("essays-file").files[0];
+    $("essays-file-clear").hidden = !file;
+    $("file-summary").textContent = "";
+    if (!file) { return; }
+    readFile(file).then(function (text) {
+      var rows = parseCsv(text);
+      var msg = rows === null ? file.name + ": no header row with id and text was found; the server will say what it makes of it."
+        : file.name + ": " + rows.length + " essay(s). The file is sent instead of the boxes.";
+      $("file-summary").textContent = msg;
+      say(msg);
+    });
+  }
+
+  function clearFile() {
+    $("essays-file").value = "";
+    fileChosen();
+    say("The file is no longer used; the boxes are sent.");
+    $("essays-file").focus();
+  }
+
+  // ---------------------------------------------------------------- submitting
   function submitGrading(ev) {
     ev.preventDefault();
     var rubric = readRubric();
     if (!rubric.name) { fail(new Error("Give the rubric a name.")); $("rubric-name").focus(); return; }
     var file = $("essays-file").files[0];
-    var request;
+    var prepared;
     if (file) {
-      var form = new FormData();
-      form.append("file", file);
-      form.append("rubric", JSON.stringify(rubric));
-      request = { method: "POST", form: form };
+      prepared = readFile(file).then(function (text) {
+        var texts = {};
+        (parseCsv(text) || []).forEach(function (r) { texts[r.id] = r.text; });
+        var form = new FormData();
+        form.append("file", file);
+        form.append("rubric", JSON.stringify(rubric));
+        state.sentBoxes = null;
+        return { request: { method: "POST", form: form }, texts: texts };
+      });
     } else {
-      var essays = parseEssays($("essays-text").value);
-      if (!essays.length) { fail(new Error("Paste at least one essay or choose a CSV file.")); $("essays-text").focus(); return; }
-      request = { method: "POST", json: { rubric: rubric, essays: essays } };
+      var read = readBoxes();
+      if (read.problems.length) {
+        fail(new Error(read.problems[0].message));
+        read.problems[0].box.querySelector(".essay-text").focus();
+        return;
+      }
+      if (!read.essays.length) {
+        fail(new Error("Write or paste at least one essay into a box, or choose a CSV file."));
+        var firstBox = boxes()[0];
+        (firstBox ? firstBox.querySelector(".essay-text") : $("add-essay")).focus();
+        return;
+      }
+      state.sentBoxes = read.from;
+      var texts = {};
+      read.essays.forEach(function (e) { texts[e.id] = e.text; });
+      prepared = Promise.resolve({ request: { method: "POST", json: { rubric: rubric, essays: read.essays } },
+                                   texts: texts, skipped: read.skipped });
     }
     busy($("grade-submit"), true);
     say("Submitting…");
-    api("/api/v1/grading-jobs", request).then(function (r) {
-      startFollowing(r.body.job, rubric);
-      say("Submitted " + r.body.job.progress.total + " essay(s). Grading…");
+    prepared.then(function (p) {
+      return api("/api/v1/grading-jobs", p.request).then(function (r) {
+        saveJobData(r.body.job.id, { rubric: rubric, texts: p.texts });
+        startFollowing(r.body.job, rubric, p.texts);
+        say("Submitted " + r.body.job.progress.total + " essay(s)" +
+            (p.skipped ? " (" + p.skipped + " empty box" + (p.skipped === 1 ? "" : "es") + " left out)" : "") + ". Grading…");
+      });
     }).catch(fail).then(function () { busy($("grade-submit"), false); });
   }
 
@@ -197,13 +432,19 @@
     return poll();
   }
 
-  function startFollowing(job, rubric) {
+  function startFollowing(job, rubric, texts) {
+    var changed = !state.job || state.job.id !== job.id;
+    var kept = loadJobData(job.id) || {};
+    if (changed) { closeReader(false); state.results = []; state.drafts = {}; }
     state.job = job;
-    state.rubric = rubric || state.rubric;
+    state.rubric = rubric || kept.rubric || null;
+    state.texts = texts || kept.texts || {};
     sessionStorage.setItem(JOB_KEY, JSON.stringify({ job: job, rubric: state.rubric }));
     showJob(job);
     var lastDone = -1;
+    var followed = job.id;
     follow(job, function (j) {
+      if (!state.job || state.job.id !== followed) { return; }
       state.job = j;
       showJob(j);
       if (j.progress.done !== lastDone) {
@@ -212,6 +453,7 @@
         loadResults();
       }
     }).then(function (j) {
+      if (!state.job || state.job.id !== followed) { return; }
       say("Grading " + j.status + ": " + j.progress.done + " of " + j.progress.total + " essays." +
           (j.error && j.error.message ? " " + j.error.message : ""));
       return loadResults();
@@ -230,95 +472,343 @@
           return r.body.next_cursor ? page(r.body.next_cursor) : out;
         });
     }
-    return page(null).then(function (rows) { state.results = rows; renderResults(rows); }).catch(fail);
+    // aria-busy on the table while a read is under way (what assistive technology and the tests wait for)
+    state.loading = (state.loading || 0) + 1;
+    $("results-table").setAttribute("aria-busy", "true");
+    return page(null).then(function (rows) {
+      if (!state.job || state.job.id !== job.id) { return; }
+      state.results = rows;
+      renderResults();
+    }).catch(fail).then(function () {
+      state.loading -= 1;
+      $("results-table").setAttribute("aria-busy", state.loading > 0 ? "true" : "false");
+    });
   }
 
   function fmt(x) { return x === null || x === undefined ? "" : String(Math.round(x * 100) / 100); }
+  function isNum(x) { return typeof x === "number" && isFinite(x); }
+  function reasons(r) { return (r.review_reasons || []).filter(function (x) { return x; }); }
+  function notScoredText(r) {
+    var why = reasons(r);
+    return "not scored" + (why.length ? ": " + why.join("; ") : " (no reason given)");
+  }
+  function modelScoreText(r) {
+    if (r.status === "failed") { return "not graded"; }
+    return isNum(r.score) ? fmt(r.score) : "not scored";
+  }
+  function when(iso) {
+    var d = new Date(iso);
+    return isNaN(d.getTime()) ? String(iso) : d.toLocaleString();
+  }
+  function traitText(v) { return isNum(v) ? fmt(v) : "not scored"; }
+  function textOf(r) {
+    if (typeof r.text === "string") { return r.text; }   // where the API sends the text itself
+    return Object.prototype.hasOwnProperty.call(state.texts, r.essay_id) ? state.texts[r.essay_id] : null;
+  }
 
-  function cell(tr, text, cls) {
+  function cell(tr, content, cls) {
     var td = document.createElement("td");
-    if (text instanceof Node) { td.appendChild(text); } else { td.textContent = text; }
+    if (content instanceof Node) { td.appendChild(content); } else { td.textContent = content; }
     if (cls) { td.className = cls; }
     tr.appendChild(td);
     return td;
   }
 
   function list(items) {
-    var ul = document.createElement("ul");
-    items.forEach(function (t) { var li = document.createElement("li"); li.textContent = t; ul.appendChild(li); });
+    var ul = el("ul");
+    items.forEach(function (t) { ul.appendChild(el("li", t)); });
     return ul;
   }
 
-  function renderResults(rows) {
-    $("results-section").hidden = false;
-    var body = $("results-body");
-    body.textContent = "";
-    rows.forEach(function (r) {
-      var tr = document.createElement("tr");
-      tr.setAttribute("data-essay", r.essay_id);
-      var th = document.createElement("th");
-      th.scope = "row";
-      th.textContent = r.essay_id;
-      tr.appendChild(th);
-      cell(tr, r.student_ref || "");
-      cell(tr, r.status === "failed" ? "not graded" : fmt(r.score), "score");
-      cell(tr, list(Object.keys(r.traits || {}).map(function (k) { return k + ": " + fmt(r.traits[k]); })));
-      cell(tr, fmt(r.confidence));
-      cell(tr, r.needs_review ? "Review: " + (r.review_reasons || []).join("; ") : "OK", r.needs_review ? "flag" : "");
-      cell(tr, list((r.feedback || []).map(function (f) { return (f.trait ? f.trait + ": " : "") + f.comment; })));
-      var o = r.override;
-      cell(tr, o ? fmt(o.score) + " by " + o.by + " at " + o.at + (o.note ? " — " + o.note : "") : "", "override");
-      var btn = document.createElement("button");
-      btn.type = "button";
-      btn.textContent = "Override";
-      btn.className = "override-button";
-      btn.setAttribute("aria-label", "Override the score of essay " + r.essay_id);
-      btn.addEventListener("click", function () { openOverride(r, btn); });
-      cell(tr, btn);
-      body.appendChild(tr);
-    });
+  function frag(parts) {
+    var f = document.createDocumentFragment();
+    parts.forEach(function (p) { f.appendChild(typeof p === "string" ? document.createTextNode(p) : p); });
+    return f;
   }
 
-  // ---------------------------------------------------------------- overrides
-  var overrideOpener = null;
+  function renderResults() {
+    var rows = state.results;
+    $("results-section").hidden = false;
+    var body = $("results-body");
+    // keep the keyboard focus on the same essay's control across a redraw
+    var active = document.activeElement;
+    var focusEssay = active && body.contains(active) ? active.closest("tr").getAttribute("data-essay") : null;
+    var focusCls = focusEssay ? active.className : null;
+    body.textContent = "";
+    rows.forEach(function (r, i) {
+      var tr = document.createElement("tr");
+      tr.setAttribute("data-essay", r.essay_id);
+      if (state.reading === r.essay_id) { tr.setAttribute("aria-current", "true"); tr.className = "current"; }
+      var th = document.createElement("th");
+      th.scope = "row";
+      var read = el("button", r.essay_id, "read-button");
+      read.type = "button";
+      read.setAttribute("aria-label", "Read " + r.essay_id);
+      read.addEventListener("click", function (e) { e.stopPropagation(); openReader(i, "title"); });
+      th.appendChild(read);
+      tr.appendChild(th);
+      cell(tr, r.student_ref || "", "wide-only");
+      cell(tr, modelScoreText(r), "score" + (isNum(r.score) ? "" : " not-scored"));
+      cell(tr, list(traitNames(r).filter(function (k) { return r.traits && k in r.traits; })
+        .map(function (k) { return k + ": " + traitText(r.traits[k]); })), "wide-only");
+      cell(tr, fmt(r.confidence), "wide-only");
+      var why = reasons(r);
+      cell(tr, r.needs_review ? frag([el("span", "Review"), el("span", (why.length ? ": " + why.join("; ") : ""), "wide-only")]) : "OK",
+           r.needs_review ? "flag" : "");
+      cell(tr, list((r.feedback || []).map(function (f) { return (f.trait ? f.trait + ": " : "") + (f.comment || ""); })),
+           "wide-only feedback");
+      var o = r.override;
+      cell(tr, o ? frag([el("span", fmt(o.score)), el("span", " by " + o.by + " at " + o.at + (o.note ? " — " + o.note : ""), "wide-only")]) : "",
+           "override");
+      var btn = el("button", "Override", "override-button");
+      btn.type = "button";
+      btn.setAttribute("aria-label", "Override the score of essay " + r.essay_id);
+      btn.addEventListener("click", function (e) { e.stopPropagation(); openReader(i, "score"); });
+      cell(tr, btn, "wide-only");
+      tr.addEventListener("click", function () { openReader(i, "title"); });
+      body.appendChild(tr);
+    });
+    if (focusEssay) {
+      var again = body.querySelector('tr[data-essay="' + CSS.escape(focusEssay) + '"] .' + focusCls.split(" ")[0]);
+      if (again) { again.focus(); }
+    }
+    if (state.reading !== null) { renderReader(false); }
+  }
 
-  function openOverride(r, opener) {
-    overrideOpener = opener;
-    // A job opened from the list has no rubric here: the traits come from its results then,
-    // and the server checks the scale.
-    var rubric = state.rubric || { scale: null, traits: Object.keys(r.traits || {}).map(function (n) { return { name: n }; }) };
+  // In the table: up / down (and Home / End) move between the essays' buttons;
+  // while the reading view is open it follows.
+  function tableKeys(e) {
+    var t = e.target;
+    if (!t.classList || !(t.classList.contains("read-button") || t.classList.contains("override-button"))) { return; }
+    var rows = Array.prototype.slice.call($("results-body").children);
+    var i = rows.indexOf(t.closest("tr"));
+    var j = null;
+    if (e.key === "ArrowDown") { j = i + 1; } else if (e.key === "ArrowUp") { j = i - 1; }
+    else if (e.key === "Home") { j = 0; } else if (e.key === "End") { j = rows.length - 1; }
+    if (j === null) { return; }
+    e.preventDefault();
+    j = Math.max(0, Math.min(rows.length - 1, j));
+    rows[j].querySelector(".read-button").focus();
+    if (state.reading !== null) { showEssay(j); }
+  }
+
+  // ---------------------------------------------------------------- the reading view
+  function indexOfEssay(id) {
+    for (var i = 0; i < state.results.length; i++) { if (state.results[i].essay_id === id) { return i; } }
+    return -1;
+  }
+
+  function openReader(i, focus) {
+    showEssay(i);
+    if (focus === "score") { $("override-score").focus(); }
+    else { $("reader-title").focus(); }
+    var reader = $("reader");
+    if (reader.scrollIntoView) { reader.scrollIntoView({ block: "nearest" }); }
+  }
+
+  function showEssay(i) {
+    var r = state.results[i];
+    if (!r) { return; }
+    rememberDraft();
+    state.reading = r.essay_id;
+    $("reader").hidden = false;
+    $("results-layout").classList.add("reading");
+    Array.prototype.forEach.call($("results-body").children, function (tr) {
+      var on = tr.getAttribute("data-essay") === r.essay_id;
+      tr.className = on ? "current" : "";
+      if (on) { tr.setAttribute("aria-current", "true"); } else { tr.removeAttribute("aria-current"); }
+    });
+    renderReader(true);
+    var counted = countedScore(r);
+    say("Essay " + (i + 1) + " of " + state.results.length + ": " + r.essay_id + ", " +
+        (counted ? "score " + fmt(counted.score) + (counted.mine ? " (yours)" : "") : notScoredText(r)) + ".");
+  }
+
+  function move(delta) {
+    var i = indexOfEssay(state.reading);
+    var j = i + delta;
+    if (j < 0 || j >= state.results.length) {
+      say(delta > 0 ? "This is the last essay." : "This is the first essay.");
+      return;
+    }
+    showEssay(j);
+  }
+
+  function closeReader(focusBack) {
+    if (state.reading === null) { return; }
+    rememberDraft();
+    var id = state.reading;
+    state.reading = null;
+    $("reader").hidden = true;
+    $("results-layout").classList.remove("reading");
+    Array.prototype.forEach.call($("results-body").children, function (tr) { tr.className = ""; tr.removeAttribute("aria-current"); });
+    if (focusBack) {
+      var btn = document.querySelector('#results-body tr[data-essay="' + CSS.escape(id) + '"] .read-button');
+      if (btn) { btn.focus(); }
+      say("Reading view closed.");
+    }
+  }
+
+  function countedScore(r) {
+    if (r.override && isNum(r.override.score)) { return { score: r.override.score, mine: true }; }
+    if (isNum(r.score)) { return { score: r.score, mine: false }; }
+    return null;
+  }
+
+  function dlRow(dl, term, value, cls) {
+    var dt = el("dt", term);
+    var dd = document.createElement("dd");
+    if (value instanceof Node) { dd.appendChild(value); } else { dd.textContent = value; }
+    if (cls) { dd.className = cls; }
+    dl.appendChild(dt); dl.appendChild(dd);
+    return dd;
+  }
+
+  // the rubric's traits in the rubric's order, then any other trait the result has
+  function traitNames(r) {
+    var names = (rubricOf(r).traits || []).map(function (t) { return t.name; });
+    Object.keys(r.traits || {}).forEach(function (k) { if (names.indexOf(k) < 0) { names.push(k); } });
+    return names;
+  }
+
+  function rubricOf(r) {
+    return state.rubric || { scale: null, traits: Object.keys(r.traits || {}).map(function (n) { return { name: n }; }) };
+  }
+
+  // refill: the override form is filled anew (another essay, or after a save); otherwise left as typed
+  function renderReader(refill) {
+    var i = indexOfEssay(state.reading);
+    if (i < 0) { closeReader(false); return; }
+    var r = state.results[i];
+    $("reader-essay").textContent = r.essay_id;
+    $("reader-position").textContent = (i + 1) + " of " + state.results.length;
+    $("reader-prev").setAttribute("aria-disabled", i === 0 ? "true" : "false");
+    $("reader-next").setAttribute("aria-disabled", i === state.results.length - 1 ? "true" : "false");
+    $("reader-student").textContent = r.student_ref ? "(student " + r.student_ref + ")" : "";
+
+    var text = textOf(r);
+    var view = $("reader-text");
+    view.textContent = "";
+    view.classList.toggle("missing", text === null);
+    if (text === null) {
+      view.textContent = "The text of this essay is not in this browser tab: the results the server sends do not " +
+        "include it, and this tab did not submit the job. Submit a class from this tab to read the essays here.";
+    } else if (!text.trim()) {
+      view.textContent = "(This essay is empty.)";
+      view.classList.add("missing");
+    } else {
+      view.textContent = text;   // white-space: pre-wrap keeps its paragraphs
+    }
+    view.scrollTop = 0;
+
+    // the scores
+    var dl = $("reader-scores");
+    dl.textContent = "";
+    var counted = countedScore(r);
+    var o = r.override;
+    if (counted) {
+      dlRow(dl, "Score that counts", fmt(counted.score) + (counted.mine ? " — your override" : " — the model's"),
+            "counts" + (counted.mine ? " mine" : ""));
+    } else {
+      dlRow(dl, "Score that counts", "none yet — give a score below", "counts none");
+    }
+    if (r.status === "failed") {
+      dlRow(dl, "Model's score", "not graded" + (r.error ? ": " + r.error : ""), "not-scored");
+    } else if (isNum(r.score)) {
+      dlRow(dl, "Model's score", fmt(r.score) + (o ? " (replaced by your override)" : ""), "model-score");
+    } else {
+      dlRow(dl, "Model's score", notScoredText(r), "not-scored");
+    }
+    traitNames(r).forEach(function (k) {
+      var model = r.traits ? r.traits[k] : undefined;
+      var mine = o && o.traits && isNum(o.traits[k]) ? o.traits[k] : null;
+      dlRow(dl, "Trait: " + k, (mine !== null ? fmt(mine) + " — your override; model " : "") +
+            (model === undefined ? "—" : traitText(model)), "trait");
+    });
+    dlRow(dl, "Confidence", isNum(r.confidence) ? fmt(r.confidence) : "—", "confidence");
+    if (o) {
+      dlRow(dl, "Overridden", "by " + o.by + ", " + when(o.at) + (o.note ? " — " + o.note : ""), "override-by");
+    }
+
+    var review = $("reader-review");
+    review.textContent = "";
+    var why = reasons(r);
+    if (r.needs_review) {
+      review.appendChild(el("p", "Needs review" + (why.length ? ":" : " (no reason given)."), "flag"));
+      if (why.length) { var ul = list(why); ul.className = "reasons"; review.appendChild(ul); }
+    } else {
+      review.appendChild(el("p", "No review flags."));
+    }
+
+    var fb = $("reader-feedback");
+    fb.textContent = "";
+    var items = (r.feedback || []).map(function (f) { return (f.trait ? f.trait + ": " : "") + (f.comment || ""); });
+    fb.appendChild(items.length ? list(items) : el("p", "No feedback."));
+
+    if (refill || $("override-essay").value !== r.essay_id) { fillOverride(r); }
+  }
+
+  // ---------------------------------------------------------------- overrides (in the reading view)
+  function formValues() {
+    var traits = {};
+    Array.prototype.forEach.call(document.querySelectorAll("#override-traits input"), function (inp) {
+      traits[inp.getAttribute("data-trait")] = inp.value;
+    });
+    return { score: $("override-score").value, traits: traits, note: $("override-note").value };
+  }
+
+  function storedValues(r) {
+    var o = r.override, traits = {};
+    (rubricOf(r).traits || []).forEach(function (t) {
+      var v = o && o.traits ? o.traits[t.name] : undefined;
+      traits[t.name] = v === undefined || v === null ? "" : String(v);
+    });
+    return { score: o ? String(o.score) : (isNum(r.score) ? String(r.score) : ""), traits: traits,
+             note: o && o.note ? o.note : "" };
+  }
+
+  function rememberDraft() {
+    var id = $("override-essay").value;
+    var i = indexOfEssay(id);
+    if (!id || i < 0) { return; }
+    var now = formValues(), was = storedValues(state.results[i]);
+    if (JSON.stringify(now) !== JSON.stringify(was)) { state.drafts[id] = now; } else { delete state.drafts[id]; }
+  }
+
+  function fillOverride(r, fresh) {
+    var rubric = rubricOf(r);
     var s = rubric.scale;
-    $("override-form").hidden = false;
-    $("override-legend").textContent = "Override the score of essay " + r.essay_id;
+    var v = (!fresh && state.drafts[r.essay_id]) || storedValues(r);
+    $("override-legend").textContent = "Your score for essay " + r.essay_id;
     $("override-essay").value = r.essay_id;
     var score = $("override-score");
     if (s) { score.min = s.min; score.max = s.max; score.step = s.step || 1; }
-    score.value = r.override ? r.override.score : (r.score === null ? "" : r.score);
+    score.value = v.score;
     $("override-hint").textContent = (s ? "From " + s.min + " to " + s.max + " in steps of " + (s.step || 1) + ". "
-      : "On the rubric's scale. ") + "The model gave " + (r.score === null ? "no score" : fmt(r.score)) + ".";
+      : "On the rubric's scale. ") + "The model gave " + (isNum(r.score) ? fmt(r.score) : "no score") + ".";
     var box = $("override-traits");
     box.textContent = "";
+    box.hidden = !(rubric.traits || []).length;
+    box.appendChild(el("legend", "Trait scores (optional)"));
     (rubric.traits || []).forEach(function (t, i) {
-      var div = document.createElement("div");
-      div.className = "field";
-      var id = "override-trait-" + i;
-      var label = document.createElement("label");
-      label.htmlFor = id;
-      label.textContent = "Trait: " + t.name + " (optional)";
       var input = document.createElement("input");
-      input.type = "number"; input.step = "any"; input.id = id; input.name = id;
+      input.type = "number"; input.step = "any"; input.id = "override-trait-" + i; input.name = input.id;
+      if (s) { input.min = s.min; input.max = s.max; input.step = s.step || 1; }
       input.setAttribute("data-trait", t.name);
-      var prev = r.override && r.override.traits ? r.override.traits[t.name] : undefined;
-      input.value = prev === undefined ? "" : prev;
-      div.appendChild(label); div.appendChild(input); box.appendChild(div);
+      input.value = v.traits[t.name] === undefined ? "" : v.traits[t.name];
+      box.appendChild(field(t.name, input));
     });
-    $("override-note").value = r.override && r.override.note ? r.override.note : "";
-    score.focus();
+    $("override-note").value = v.note;
+    $("override-draft").hidden = !state.drafts[r.essay_id] || !!fresh;
   }
 
-  function closeOverride() {
-    $("override-form").hidden = true;
-    if (overrideOpener && document.body.contains(overrideOpener)) { overrideOpener.focus(); }
+  function undoOverride() {
+    var i = indexOfEssay($("override-essay").value);
+    if (i < 0) { return; }
+    delete state.drafts[state.results[i].essay_id];
+    fillOverride(state.results[i], true);
+    say("Changes undone.");
+    $("override-score").focus();
   }
 
   function saveOverride(ev) {
@@ -332,16 +822,33 @@
     var note = $("override-note").value.trim();
     if (note) { body.note = note; }
     if (isNaN(body.score)) { fail(new Error("Enter a score.")); $("override-score").focus(); return; }
-    busy($("override-save"), true);
+    var save = $("override-save");
+    busy(save, true);
     var url = state.job.links.results + "/" + encodeURIComponent(essay) + "/override";
-    api(url, { method: "POST", json: body }).then(function () {
-      say("Override saved for essay " + essay + ": " + body.score + ".");
-      return loadResults();
-    }).then(function () {
-      $("override-form").hidden = true;
-      var btn = document.querySelector('tr[data-essay="' + CSS.escape(essay) + '"] .override-button');
-      if (btn) { btn.focus(); }
-    }).catch(fail).then(function () { busy($("override-save"), false); });
+    api(url, { method: "POST", json: body }).then(function (resp) {
+      var i = indexOfEssay(essay);
+      if (i >= 0) {
+        var res = resp.body.result || state.results[i];
+        res.override = resp.body.override || res.override;
+        state.results[i] = res;
+      }
+      delete state.drafts[essay];
+      renderResults();
+      if (i >= 0 && state.reading === essay) { fillOverride(state.results[i], true); }
+      say("Override saved for essay " + essay + ": " + fmt(body.score) + ". Your score is the one that counts now.");
+    }).catch(fail).then(function () {
+      busy(save, false);
+      if (!$("reader").hidden) { save.focus(); }
+    });
+  }
+
+  function readerKeys(e) {
+    if (e.key === "Escape") { e.preventDefault(); closeReader(true); return; }
+    if (e.ctrlKey || e.altKey || e.metaKey) { return; }
+    var t = e.target, tag = t.tagName;
+    if (tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || t.isContentEditable) { return; }
+    if (e.key === "j" || e.key === "ArrowRight") { e.preventDefault(); move(1); }
+    else if (e.key === "k" || e.key === "ArrowLeft") { e.preventDefault(); move(-1); }
   }
 
   // ---------------------------------------------------------------- CSV download
@@ -370,14 +877,13 @@
       var li = /^\s*(?:[-*]|\d+[.)])\s+(.*)$/.exec(line);
       if (h) {
         listEl = null;
-        var el = document.createElement("h" + Math.min(6, h[1].length + 2));
-        el.textContent = h[2]; target.appendChild(el);
+        target.appendChild(el("h" + Math.min(6, h[1].length + 2), h[2]));
       } else if (li) {
         if (!listEl) { listEl = document.createElement(/^\s*\d/.test(line) ? "ol" : "ul"); target.appendChild(listEl); }
-        var item = document.createElement("li"); item.textContent = li[1].replace(/\*\*/g, ""); listEl.appendChild(item);
+        listEl.appendChild(el("li", li[1].replace(/\*\*/g, "")));
       } else if (line.trim()) {
         listEl = null;
-        var p = document.createElement("p"); p.textContent = line.replace(/\*\*/g, ""); target.appendChild(p);
+        target.appendChild(el("p", line.replace(/\*\*/g, "")));
       } else {
         listEl = null;
       }
@@ -427,10 +933,10 @@
         li.appendChild(document.createTextNode(j.kind + " " + j.id + " — " + j.status + ", " + j.progress.done + "/" +
           j.progress.total + ", " + j.created_at + " "));
         if (j.kind === "grading") {
-          var b = document.createElement("button");
-          b.type = "button"; b.textContent = "Open";
+          var b = el("button", "Open");
+          b.type = "button";
           b.setAttribute("aria-label", "Open the results of job " + j.id);
-          b.addEventListener("click", function () { startFollowing(j, null); $("job-title").focus(); });
+          b.addEventListener("click", function () { startFollowing(j, null, null); $("job-title").focus(); });
           li.appendChild(b);
         }
         ul.appendChild(li);
@@ -444,9 +950,22 @@
     $("signin-form").addEventListener("submit", signIn);
     $("signout-button").addEventListener("click", function () { signOut(false); });
     $("grade-form").addEventListener("submit", submitGrading);
+    $("add-essay").addEventListener("click", function () {
+      var li = addBox();
+      li.querySelector(".essay-text").focus();
+      say("Essay box " + boxes().length + " added.");
+    });
+    $("bulk-split").addEventListener("click", bulkToBoxes);
+    $("essays-file").addEventListener("change", fileChosen);
+    $("essays-file-clear").addEventListener("click", clearFile);
     $("override-form").addEventListener("submit", saveOverride);
-    $("override-cancel").addEventListener("click", closeOverride);
-    $("override-form").addEventListener("keydown", function (e) { if (e.key === "Escape") { closeOverride(); } });
+    $("override-form").addEventListener("input", function () { $("override-draft").hidden = false; });
+    $("override-cancel").addEventListener("click", undoOverride);
+    $("reader").addEventListener("keydown", readerKeys);
+    $("reader-prev").addEventListener("click", function () { move(-1); });
+    $("reader-next").addEventListener("click", function () { move(1); });
+    $("reader-close").addEventListener("click", function () { closeReader(true); });
+    $("results-body").addEventListener("keydown", tableKeys);
     $("download-csv").addEventListener("click", downloadCsv);
     $("refresh-results").addEventListener("click", loadResults);
     $("lesson-form").addEventListener("submit", submitLesson);
@@ -456,7 +975,7 @@
       showSignedIn(true);
       var saved = sessionStorage.getItem(JOB_KEY);
       if (saved) {
-        try { var s = JSON.parse(saved); startFollowing(s.job, s.rubric); } catch (e) { sessionStorage.removeItem(JOB_KEY); }
+        try { var s = JSON.parse(saved); startFollowing(s.job, s.rubric, null); } catch (e) { sessionStorage.removeItem(JOB_KEY); }
       }
     } else {
       showSignedIn(false);

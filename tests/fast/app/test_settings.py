@@ -1,13 +1,15 @@
 """app/settings.py is the one reader of the project's environment variables, and the README's
-configuration table lists exactly them. Fast: no Postgres, no Redis."""
+configuration table lists exactly them, each with its real default. Fast: no Postgres, no Redis."""
 from __future__ import annotations
 
 import re
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
 from app.settings import EXTERNAL_ENV, Settings, load_settings, reset_settings, settings
+from app.settings import ROOT as SETTINGS_ROOT
 from tests.paths import ROOT as REPO
 
 ROOT = REPO
@@ -19,17 +21,39 @@ OURS = re.compile(r"^(EDUQ_\w+|DATABASE_URL|CELERY_BROKER_URL|PORT|FLOWER_\w+)$"
 READ = re.compile(r"""os\.(?:environ\s*(?:\.get\s*\(|\[)|getenv\s*\()\s*["'](\w+)["']|["'](\w+)["']\s+in\s+os\.environ""")
 
 
-def readme_variables() -> set[str]:
+def readme_rows() -> list[tuple[list[str], str]]:
+    """The configuration table's rows as (variables, default cell)."""
     text = (ROOT / "README.md").read_text()
     m = re.search(r"^## Configuration\n(.*?)(?=^## )", text, re.S | re.M)
     assert m, "README.md has no '## Configuration' section"
     rows = [line for line in m.group(1).splitlines() if line.startswith("|")]
     assert rows and re.match(r"\|\s*variable\s*\|\s*default\s*\|\s*meaning\s*\|", rows[0]), rows[:1]
-    names = set()
+    out = []
     for row in rows[2:]:  # after the header and the |---| line
-        first = row.strip("|").split("|")[0]
-        names |= set(re.findall(r"`([A-Z][A-Z0-9_]*)`", first))
-    return names
+        cells = [c.strip() for c in row.strip().strip("|").split("|")]
+        out.append((re.findall(r"`([A-Z][A-Z0-9_]*)`", cells[0]), cells[1]))
+    return out
+
+
+def readme_variables() -> set[str]:
+    return {name for names, _ in readme_rows() for name in names}
+
+
+def _documents(default, cell: str) -> bool:
+    """Whether a default cell gives `default`: its first `code` span, as a number, a path under the
+    repository, or the same text."""
+    m = re.search(r"`([^`]+)`", cell)
+    if not m:
+        return False
+    shown = m.group(1)
+    if isinstance(default, Path):
+        return shown.strip("./") == default.relative_to(SETTINGS_ROOT).as_posix()
+    if isinstance(default, (int, float)) and not isinstance(default, bool):
+        try:
+            return float(shown) == float(default)
+        except ValueError:
+            return False
+    return shown == str(default)
 
 
 def test_readme_table_lists_exactly_the_settings_variables():
@@ -38,6 +62,33 @@ def test_readme_table_lists_exactly_the_settings_variables():
     missing, stale = sorted(read - documented), sorted(documented - read)
     assert not missing and not stale, (f"README configuration table lacks {missing}; "
                                        f"lists variables nothing reads: {stale}")
+
+
+def test_readme_table_gives_each_setting_its_default():
+    """Where a setting has a plain default (not None or empty: those are described in words), the
+    README's default cell shows it. A row of several variables gives their defaults in order,
+    separated by ', '."""
+    by_env = {f.metadata["env"]: f for f in fields(Settings) if "parse" in f.metadata}
+    wrong = []
+    for names, cell in readme_rows():
+        parts = [cell] if len(names) == 1 else [p.strip() for p in cell.split(", ")]
+        if len(parts) != len(names):
+            wrong.append(f"{', '.join(names)}: {len(names)} variables but the default cell {cell!r} has {len(parts)} parts")
+            continue
+        for name, part in zip(names, parts):
+            f = by_env.get(name)
+            if f is None or f.default is None or f.default == ():
+                continue
+            if not _documents(f.default, part):
+                wrong.append(f"{name}: the README says {part!r}, app/settings.py's default is {f.default!r}")
+    assert not wrong, "README configuration table, wrong defaults:\n" + "\n".join(wrong)
+
+
+def test_the_default_check_reads_the_cells():
+    assert _documents(20 * 1024 * 1024, "`20971520` (20 MiB)") and _documents(0.7, "`0.70`")
+    assert _documents(5.0, "`5`") and not _documents(6, "`5`") and not _documents(5, "five")
+    assert _documents("600/minute;20000/hour", "`600/minute;20000/hour`")
+    assert _documents(SETTINGS_ROOT / "var" / "cache", "`var/cache`")
 
 
 def test_env_mapping_names_distinct_variables_of_real_fields():

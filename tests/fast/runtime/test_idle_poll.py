@@ -40,3 +40,34 @@ def test_nothing_claimable_publishes_nothing_and_errors_do_not_stop_the_thread()
         time.sleep(0.05)
     p.stop()
     assert sent and sent[0] == ("grading", "job_c") and len(calls) >= 2
+
+
+def test_a_fork_waits_for_the_poll_in_progress():
+    """A pool child forked mid-poll would inherit the locks the poll holds (broker producer pool,
+    database pool) and hang at its first publish: a fork waits until the poll ends."""
+    import os
+    import threading
+    import time
+
+    in_find, release = threading.Event(), threading.Event()
+
+    def find(kind):
+        in_find.set()
+        release.wait(5)
+        return None
+
+    poller = IdlePoller(["grading"], 0.05, lambda: True, find, lambda *a: None).start()
+    try:
+        assert in_find.wait(5), "the poller never polled"
+        threading.Timer(0.4, release.set).start()
+        t0 = time.monotonic()
+        pid = os.fork()
+        if pid == 0:  # the child: nothing of the poll in progress is held here
+            os._exit(0 if poller._busy.acquire(timeout=1) else 3)
+        waited = time.monotonic() - t0
+        _, status = os.waitpid(pid, 0)
+        assert os.WEXITSTATUS(status) == 0, "the child inherited the poller's lock held"
+        assert waited >= 0.3, f"fork did not wait for the poll in progress ({waited:.2f}s)"
+    finally:
+        release.set()
+        poller.stop()

@@ -60,7 +60,8 @@ def test_bad_csvs_name_the_line_and_queue_nothing(client, teacher, no_publish):
     bad = list(good)
     bad[9] = ("   ", 3, 2)  # empty text
     r = _post_csv(client, teacher, _csv(bad))
-    assert r.status_code == 422 and r.json["error"]["details"][0] == {"line": 11, "field": "text", "message": "empty text"}
+    assert r.status_code == 422
+    assert r.json["error"]["details"][0] == {"line": 11, "field": "text", "message": "The text is empty."}
     bad = list(good)
     bad[0] = (bad[0][0], "four", 2)
     assert _post_csv(client, teacher, _csv(bad)).json["error"]["details"][0]["line"] == 2

@@ -206,11 +206,13 @@ def test_grade_batch_for_a_finetuned_model_isolates_the_poison_essay(clean_queue
 
     rows = results_of(job_id)
     assert sorted(rows) == [0, 1, 3]
-    for r in rows.values():
+    assert rows[1]["score"] is None and rows[1]["review_reasons"][0].startswith("too short")  # "I like rivers."
+    for pos, r in rows.items():
         assert r["model_version"] == mid
         assert r["needs_review"] == bool(r["review_reasons"])
         assert set(r["traits"]) == {"organization", "conventions"}
-        assert FT_RUBRIC["scale"]["min"] <= r["score"] <= FT_RUBRIC["scale"]["max"]
+        if pos != 1:
+            assert FT_RUBRIC["scale"]["min"] <= r["score"] <= FT_RUBRIC["scale"]["max"]
         assert 0.0 <= r["confidence"] <= 1.0
         assert all("by the fine-tuned model" not in c["comment"] for c in r["feedback"])
     for pos in (0, 3):

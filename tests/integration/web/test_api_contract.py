@@ -80,6 +80,38 @@ def test_long_poll_returns_when_job_changes(client, teacher):
     assert time.monotonic() - t0 < 9
 
 
+def test_long_wait_on_a_finished_job_answers_at_once(client, teacher):
+    import time
+
+    job = client.post("/api/v1/lesson-jobs", json=LESSON, headers=teacher["headers"]).get_json()["job"]
+    assert client.delete(job["links"]["self"], headers=teacher["headers"]).status_code == 200
+    t0 = time.monotonic()
+    r = client.get(job["links"]["self"] + "?wait=999", headers=teacher["headers"])
+    assert r.status_code == 200, r.get_data(as_text=True)
+    assert r.get_json()["job"]["status"] == "cancelled"
+    assert time.monotonic() - t0 < 2
+
+
+def test_long_wait_is_capped_at_the_setting(client, teacher, monkeypatch):
+    import time
+
+    monkeypatch.setenv("EDUQ_LONG_POLL_MAX_S", "1")
+    # a lesson job: no lessons worker runs during these tests, so it stays queued
+    job = client.post("/api/v1/lesson-jobs", json=LESSON, headers=teacher["headers"]).get_json()["job"]
+    t0 = time.monotonic()
+    r = client.get(job["links"]["self"] + "?wait=999", headers=teacher["headers"])
+    assert r.status_code == 200 and r.get_json()["job"]["status"] == "queued"
+    assert 0.8 < time.monotonic() - t0 < 5
+
+
+@pytest.mark.parametrize("wait", ["-1", "abc", "nan", "inf"])
+def test_bad_wait_is_422_naming_wait(client, teacher, wait):
+    job = client.post("/api/v1/lesson-jobs", json=LESSON, headers=teacher["headers"]).get_json()["job"]
+    err = assert_error(client.get(job["links"]["self"] + f"?wait={wait}", headers=teacher["headers"]), 422,
+                       "validation_error")
+    assert [d["field"] for d in err["details"]] == ["wait"], err
+
+
 def test_missing_and_bad_token_401(client, teacher):
     assert_error(client.get("/api/v1/jobs"), 401, "unauthorized")
     assert_error(client.get("/api/v1/jobs", headers={"Authorization": "Bearer nope"}), 401, "unauthorized")

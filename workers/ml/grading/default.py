@@ -105,6 +105,10 @@ class DefaultGrader:
         self.W_traits = np.asarray(head["W_traits"], dtype=np.float64)  # (T, D+1)
         self.feat_mean = np.asarray(head["feat_mean"], dtype=np.float64)
         self.feat_std = np.asarray(head["feat_std"], dtype=np.float64)
+        # standardised features are clipped to the training essays' range (v3 heads): a text far outside
+        # it (no punctuation: one 300-word "sentence") must not extrapolate a linear head
+        self.feat_lo = np.asarray(head["feat_lo"], dtype=np.float64) if "feat_lo" in head else None
+        self.feat_hi = np.asarray(head["feat_hi"], dtype=np.float64) if "feat_hi" in head else None
         self.W_err = np.asarray(head["W_err"], dtype=np.float64)
         self.hol_c = float(np.asarray(head["hol_c"]).ravel()[0])
         self.hol_law = np.asarray(head["hol_law"], dtype=np.float64)
@@ -114,6 +118,7 @@ class DefaultGrader:
         if self.feature_set not in F.FEATURE_SETS:
             raise ValueError(f"head trained with feature set {self.feature_set!r}; known: {', '.join(F.FEATURE_SETS)}")
         self.meta = meta
+        self.serve_paragraphs = meta.get("serve_paragraphs")  # v3: every essay graded as one paragraph
         self.low_confidence_sd = float(meta["low_confidence_sd"])
         self.trait_names = list(meta["trait_names"])
         self.trait_index = {n: i for i, n in enumerate(self.trait_names)}
@@ -171,8 +176,10 @@ class DefaultGrader:
     def inputs(self, texts: list[str], emb: np.ndarray, st=None) -> np.ndarray:
         """[embedding, standardised features, 1]: what every head multiplies."""
         st = st if st is not None else [F.stats(t) for t in texts]
-        raw = F.feature_matrix(self.feature_set, texts, st)
+        raw = F.with_paragraphs(F.feature_matrix(self.feature_set, texts, st), self.serve_paragraphs)
         feats = (raw - self.feat_mean) / self.feat_std
+        if self.feat_lo is not None:
+            feats = np.clip(feats, self.feat_lo, self.feat_hi)
         return np.hstack([np.asarray(emb, dtype=np.float64).reshape(len(texts), -1), feats, np.ones((len(texts), 1))])
 
     @staticmethod

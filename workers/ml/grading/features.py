@@ -155,6 +155,19 @@ def rater_features(text: str, st: TextStats | None = None) -> list[float]:
     ]
 
 
+def with_paragraphs(feats, paragraphs: int | None):
+    """A rater-v1 feature matrix with its paragraph features as for essays of `paragraphs` paragraphs
+    (None: unchanged): the default grader serves every essay as one paragraph (default_head.py)."""
+    import numpy as np
+
+    if paragraphs is None:
+        return feats
+    f = np.array(feats, dtype=np.float64, copy=True)
+    f[:, RATER_FEATURE_NAMES.index("log_paragraphs")] = math.log1p(paragraphs)
+    f[:, RATER_FEATURE_NAMES.index("words_per_paragraph")] = np.expm1(f[:, RATER_FEATURE_NAMES.index("log_words")]) / paragraphs
+    return f
+
+
 def rater_matrix(texts: list[str], st: list[TextStats] | None = None):
     """(N, 38) float64 matrix of rater_features (st: the texts' stats(), if already computed)."""
     import numpy as np

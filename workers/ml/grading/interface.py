@@ -20,7 +20,8 @@ _WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")  # a word, as the text features 
 
 
 def is_empty(text: str | None) -> bool:
-    """No word at all: such an essay gets the scale's minimum, confidence 0 and the 'empty' flag."""
+    """No word at all: such an essay gets no score, confidence 0 and the 'empty' flag (the scale's
+    minimum where its rubric asks for a score anyway)."""
     return _WORD.search(text or "") is None
 
 
@@ -45,8 +46,8 @@ class GradeRequest:
 class GradeResult(TypedDict):
     """The contract's grading result for one essay (shared/api-v1.md)."""
 
-    score: float
-    traits: dict[str, float]
+    score: float | None  # None: a score would be meaningless (review.WITHHOLD_TAGS); the reason comes first
+    traits: dict[str, float | None]
     confidence: float
     needs_review: bool
     review_reasons: list[str]

@@ -44,12 +44,19 @@ from workers.ml.grading.lexicon import english_words
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts" / "review"
 TAGS = ("empty", "too short", "nonsense", "not English", "word salad", "repeated text", "copied prompt", "off-topic")
+# flags that make a score meaningless: such an essay gets no score (null) unless its rubric says
+# "always_score"; "not English" and "repeated text" are scored and flagged (a teacher may teach in
+# another language; a repeated passage still has the rest of the essay around it)
+WITHHOLD_TAGS = frozenset({"empty", "too short", "nonsense", "word salad", "off-topic"})
+COPY_WITHHOLD_SHARE = 0.5  # a copied prompt withholds the score when it is at least half of the essay's words
+MOSTLY_COPIED = "most of the essay is the prompt"
 
 _ANON = re.compile(r"@[A-Z]+[0-9]*")  # ASAP anonymisation tokens (@CAPS1, @PERSON2, @NUM3)
 _WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
 _TOKEN = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?|[0-9]+|[.!?;:,\"()/&-]")
 _PARA = re.compile(r"\n\s*\n")
 SHINGLE = 8        # repeated text: word span length
+UNPUNCTUATED_WORDS = 40  # under one sentence-ending mark per this many words: the text is unpunctuated
 COPY_NGRAM = 6     # copied prompt: word n-gram length
 
 # --- hand-listed English function words (no essay text) ------------------------------------------
@@ -182,6 +189,11 @@ def _salad(clean: str) -> dict:
         if bad:
             broken += 1
             example = example or f"{a} {b}"
+    # a text with (almost) no sentence punctuation: its mid-sentence capitalised openers are missing
+    # full stops, not shuffled words ("we went to school The next day"), so they are not counted
+    words = sum(1 for t in toks if t[:1].isalpha())
+    if sum(1 for t in toks if t in (".", "!", "?")) * UNPUNCTUATED_WORDS < words:
+        caps = 0
     return {"salad_checked": checked, "salad_broken": broken, "salad_caps": caps,
             "salad_rate": ((broken + caps) / checked) if checked else 0.0, "salad_example": example}
 
@@ -337,10 +349,22 @@ class Reviewer:
                      f"an earlier passage word for word")
         if m.get("prompt_words", 0) >= c["copy_min_prompt_words"] and (
                 m["copy_prompt_share"] >= c["copy_prompt_share"] or m["copy_essay_words"] >= c["copy_essay_words"]):
+            most = f"; {MOSTLY_COPIED}" if m["copy_essay_words"] >= COPY_WITHHOLD_SHARE * n else ""
             r.append(f"copied prompt: {m['copy_essay_words']} of the essay's {n} words copy the prompt text word for "
-                     f"word ({_pct(m['copy_prompt_share'])} of the prompt)")
+                     f"word ({_pct(m['copy_prompt_share'])} of the prompt){most}")
         return r
 
 
 def tag(reason: str) -> str:
     return reason.split(":", 1)[0]
+
+
+def withheld_by(reasons: list[str]) -> str | None:
+    """The first reason that makes a score meaningless (WITHHOLD_TAGS; a copied prompt only where it is
+    most of the essay), or None: the essay is scored, flagged or not."""
+    for r in reasons:
+        t = tag(r)
+        if t in WITHHOLD_TAGS or (t == "copied prompt" and r.endswith(MOSTLY_COPIED)):
+            return r
+    return None
+

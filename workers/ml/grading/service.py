@@ -5,7 +5,7 @@
 
 It groups the requests by grader (registry.get(model id)), lets each grader score its group, then
 adds to every grader's output alike: review flags (review.py), the low-confidence reason, feedback
-(feedback.py) and the empty-essay rule (minimum score, confidence 0). A group whose grader raises
+(feedback.py) and the rule for meaningless essays (no score: see finish). A group whose grader raises
 is scored again one essay at a time, so one bad essay fails alone with its reason.
 """
 from __future__ import annotations
@@ -23,8 +23,10 @@ from workers.ml.grading.interface import (
     ModelScores,
     is_empty,
 )
+from workers.ml.grading.review import tag, withheld_by
 
 log = logging.getLogger("eduq.grading")
+FLOOR_TAGS = frozenset({"nonsense", "word salad"})  # with always_score: the scale's minimum
 WARMUP_TEXT = "Reading every day helps students learn new words and ideas. " * 3
 WARMUP_RUBRIC = {"name": "warm-up", "scale": {"min": 1, "max": 6, "step": 1}}
 
@@ -71,7 +73,15 @@ class GraderRegistry:
 
 
 def finish(requests: Sequence[GradeRequest], ms: ModelScores, reviewer) -> list[GradeResult]:
-    """The shared step: a grader's scores become the contract's results."""
+    """The shared step: a grader's scores become the contract's results.
+
+    An essay with a flag that makes a score meaningless (review.WITHHOLD_TAGS: empty, too short,
+    nonsense, word salad, off-topic, a copied prompt that is most of the essay) gets no score: score
+    and trait scores null, confidence 0, the reason first among its review reasons; unless its
+    rubric sets "always_score", which gives the model's scores; under it an empty essay, and one whose
+    words are not English words or not in an order English allows (FLOOR_TAGS), gets the scale's
+    minimum: such a text meets no criterion of any rubric, and a model reading a scrambled copy of a
+    good essay's words would score its vocabulary."""
     texts = [r.text for r in requests]
     prompts = [r.prompt for r in requests]
     flags = reviewer.reasons(texts, ms.embeddings, prompt_ids=ms.prompt_ids, prompt_texts=prompts,
@@ -80,17 +90,23 @@ def finish(requests: Sequence[GradeRequest], ms: ModelScores, reviewer) -> list[
     for i, req in enumerate(requests):
         empty = is_empty(req.text)
         scale = req.rubric["scale"]
-        conf = 0.0 if empty else float(ms.confidence[i])
-        if empty:
+        reasons = list(flags[i])
+        withheld = withheld_by(reasons)
+        always = bool(req.rubric.get("always_score"))
+        if withheld and not always:
+            score, traits, conf = None, {k: None for k in ms.traits[i]}, 0.0
+            reasons.remove(withheld)
+            reasons.insert(0, withheld)
+        elif empty or (withheld and tag(withheld) in FLOOR_TAGS):
             tscale = {t["name"]: t.get("scale") or scale for t in req.rubric.get("traits") or []}
-            score = float(scale["min"])
+            score, conf = float(scale["min"]), 0.0
             traits = {k: float(tscale.get(k, scale)["min"]) for k in ms.traits[i]}
         else:
             score, traits = float(ms.scores[i]), {k: float(v) for k, v in ms.traits[i].items()}
-        reasons = list(flags[i])
+            conf = float(ms.confidence[i])
         if not empty:  # an empty essay has one reason, whichever grader saw it
             reasons += list(ms.reasons[i]) if ms.reasons else []
-            if ms.unsure[i]:
+            if ms.unsure[i] and score is not None:
                 reasons.append(f"low confidence: {conf:.2f}")
         out.append({
             "score": score,
@@ -98,7 +114,8 @@ def finish(requests: Sequence[GradeRequest], ms: ModelScores, reviewer) -> list[
             "confidence": conf,
             "needs_review": bool(reasons),
             "review_reasons": reasons,
-            "feedback": FB.feedback(req.text, list(traits), prompt_text=prompts[i]),
+            "feedback": FB.feedback(req.text, traits, scales=FB.trait_scales(req.rubric), prompt_text=prompts[i],
+                                    score=score, withheld=withheld),
             "model_version": ms.version,
         })
     return out

@@ -42,7 +42,26 @@ ROOT = Path(__file__).resolve().parents[3]
 SEED = 20261128
 ALPHAS = (0.3, 1.0, 3.0, 10.0, 30.0)
 ALPHA = 10.0  # ridge penalty of every head, chosen by leave-one-prompt-out on train.jsonl (docs/grading.md)
-VERSION = "default-minilm-ridge-v2"
+VERSION = "default-minilm-ridge-v3"
+CLIP_PERCENTILES = (0.5, 99.5)  # standardised features are clipped to this range of the training essays
+# rater-v1 features that read sentence punctuation, capitals or spelling: mechanics, which the
+# ideas-like traits must not move with (no punctuation -> one 300-word "sentence"; no capitals)
+MECHANICS_FEATURES = (
+    "log_sentences", "mean_sent_len", "std_sent_len", "max_sent_len", "commas_per_sent", "clause_per_sent",
+    "flesch", "fk_grade", "exclaim_per_100", "question_per_100", "semicolon_colon_per_100", "quotes_per_100",
+    "apostrophe_per_100", "paren_per_100", "lower_start_share", "lowercase_i", "caps_word_share",
+    "log_misspelled", "misspelled_share", "log_unique_misspelled",
+)
+# paragraph features: in ASAP only prompt 2's essays kept their paragraph breaks (4.5 per essay; every
+# other prompt's essays are one paragraph), so in the pooled fit the paragraph count stands for
+# "prompt 2" (whose normalised level is the lowest, 0.48): a weight of -0.10 per sd that absorbs that
+# prompt's level (dropping the features instead cost 0.05 of leave-one-prompt-out QWK, docs/grading.md).
+# On a teacher's typed letter (six paragraphs with greeting and sign-off) it took ~2 points off a 1-6
+# score. So the heads are fitted with them, and every essay is graded as one of SERVE_PARAGRAPHS
+# paragraphs, the value of every training prompt but one: paragraphing never moves a default score.
+SERVE_PARAGRAPHS = 1
+# the ASAP traits scored on ideas, not mechanics: their heads read the embedding and the other features
+IDEAS_TRAITS = frozenset({"content", "ideas", "ideas_content", "prompt_adherence", "narrativity"})
 
 
 def load_jsonl(path: str) -> list[dict]:
@@ -77,10 +96,32 @@ def cv_alpha(X: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> tuple[fl
     return best
 
 
-def build_inputs(emb: np.ndarray, feats: np.ndarray, mean=None, std=None):
+def feature_keep(ideas: bool = False) -> np.ndarray:
+    """The 0/1 mask of the rater-v1 features a head reads: all, but for an ideas-like trait not the
+    MECHANICS_FEATURES."""
+    from workers.ml.grading.features import RATER_FEATURE_NAMES
+
+    drop = set(MECHANICS_FEATURES) if ideas else set()
+    return np.array([0.0 if n in drop else 1.0 for n in RATER_FEATURE_NAMES])
+
+
+def feature_bounds(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The clip range of standardised features: CLIP_PERCENTILES of the training essays."""
+    lo, hi = np.percentile(z, CLIP_PERCENTILES, axis=0)
+    return lo, hi
+
+
+def build_inputs(emb: np.ndarray, feats: np.ndarray, mean=None, std=None, bounds=None, keep=None):
+    """[embedding, standardised features clipped to `bounds`]; keep: a 0/1 mask of the features a head may
+    read (the others are zeroed, so its ridge weights on them are exactly 0)."""
     if mean is None:
         mean, std = feats.mean(0), feats.std(0) + 1e-6
-    return np.hstack([emb, (feats - mean) / std]).astype(np.float64), mean, std
+    z = (feats - mean) / std
+    if bounds is not None:
+        z = np.clip(z, bounds[0], bounds[1])
+    if keep is not None:
+        z = z * keep
+    return np.hstack([emb, z]).astype(np.float64), mean, std
 
 
 # --- the rater-v1 recipe ---------------------------------------------------------------------------------
@@ -114,11 +155,16 @@ def fit_spread_law(fit: np.ndarray, y: np.ndarray, groups: np.ndarray, points: d
 
 
 def fit_recipe(emb: np.ndarray, feats: np.ndarray, y: np.ndarray, groups: np.ndarray, points: dict,
-               alpha: float = ALPHA, fmean=None, fstd=None) -> dict:
+               alpha: float = ALPHA, fmean=None, fstd=None, bounds=None, keep=None) -> dict:
     """One holistic head of the recipe on these essays: weights on the raw [embedding, standardised
-    features] (projection folded in), pooled mean c and spread law."""
+    features clipped to the training range] (projection folded in), pooled mean c and spread law.
+    keep: the features this head may read (None: all)."""
     groups = np.asarray(groups)
-    X, fmean, fstd = build_inputs(emb, feats, fmean, fstd)
+    if fmean is None:
+        fmean, fstd = feats.mean(0), feats.std(0) + 1e-6
+    if bounds is None:
+        bounds = feature_bounds((feats - fmean) / fstd)
+    X, fmean, fstd = build_inputs(emb, feats, fmean, fstd, bounds, keep)
     B = topic_basis(emb, groups)
     d = emb.shape[1]
     Xp = X.copy()
@@ -126,11 +172,14 @@ def fit_recipe(emb: np.ndarray, feats: np.ndarray, y: np.ndarray, groups: np.nda
     W = ridge(Xp, y, alpha)
     fit = predict(W, Xp)
     return {"W": fold_projection(W, B, d), "c": float(y.mean()), "law": fit_spread_law(fit, y, groups, points),
-            "fmean": fmean, "fstd": fstd, "B": B}
+            "fmean": fmean, "fstd": fstd, "bounds": bounds, "B": B}
 
 
 def apply_recipe(model: dict, emb: np.ndarray, feats: np.ndarray, points: float) -> np.ndarray:
-    X, _, _ = build_inputs(emb, feats, model["fmean"], model["fstd"])
+    from workers.ml.grading.features import with_paragraphs
+
+    X, _, _ = build_inputs(emb, with_paragraphs(feats, SERVE_PARAGRAPHS), model["fmean"], model["fstd"],
+                           model.get("bounds"))
     raw = predict(model["W"], X)
     return model["c"] + spread_factor(model["law"], points) * (raw - model["c"])
 
@@ -173,7 +222,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"features ready at {time.time() - t0:.0f}s", flush=True)
     groups = np.array([str(r["prompt"]) for r in rows])
     d = emb.shape[1]
-    X, fmean, fstd = build_inputs(emb, feats)
+    fmean, fstd = feats.mean(0), feats.std(0) + 1e-6
+    bounds = feature_bounds((feats - fmean) / fstd)
+    X, _, _ = build_inputs(emb, feats, fmean, fstd, bounds)
+    keep_all, keep_ideas = feature_keep(), feature_keep(ideas=True)
+    X, _, _ = build_inputs(emb, feats, fmean, fstd, bounds, keep_all)
 
     def norm(v, lo_hi):
         lo, hi = lo_hi
@@ -184,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
 
     y = np.array([norm(r["score"], rubrics[str(r["prompt"])]["score"]) for r in rows])
     hol_points = {p: points_of(rubrics[p]["score"]) for p in rubrics}
-    full = fit_recipe(emb, feats, y, groups, hol_points, ALPHA, fmean, fstd)
+    full = fit_recipe(emb, feats, y, groups, hol_points, ALPHA, fmean, fstd, bounds, keep_all)
     B = full["B"]
     Xp = X.copy()
     Xp[:, :d] -= (Xp[:, :d] @ B.T) @ B
@@ -205,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         if m.all():
             oof[m] = apply_recipe(full, emb[m], feats[m], hol_points[p])
             continue
-        mdl = fit_recipe(emb[~m], feats[~m], y[~m], groups[~m], hol_points, ALPHA)
+        mdl = fit_recipe(emb[~m], feats[~m], y[~m], groups[~m], hol_points, ALPHA, keep=keep_all)
         oof[m] = apply_recipe(mdl, emb[m], feats[m], hol_points[p])
     abs_err = np.abs(np.clip(oof, 0, 1) - y)
     lopo_rmse = float(np.sqrt(((np.clip(oof, 0, 1) - y) ** 2).mean()))
@@ -214,7 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"error model: mean |leave-one-prompt-out error| {abs_err.mean():.4f} (rmse {lopo_rmse:.4f}); "
           f"corr(predicted, actual) {np.corrcoef(pred_err, abs_err)[0, 1]:.3f}", flush=True)
 
-    low_sd = low_confidence_sd(X, W_hol.astype(np.float32), W_err.astype(np.float32))  # as stored
+    Xb = np.hstack([X, np.ones((len(X), 1))])  # DefaultGrader.inputs: [embedding, features, 1]
+    low_sd = low_confidence_sd(Xb, W_hol.astype(np.float32), W_err.astype(np.float32))  # as stored
     print(f"low-confidence cut: normalised error sd > {low_sd:.4f} ({LOW_CONFIDENCE_QUANTILE:.0%} of training essays "
           f"fall under it)", flush=True)
 
@@ -224,7 +278,8 @@ def main(argv: list[str] | None = None) -> int:
         sel = np.array([i for i, r in enumerate(rows) if name in (r.get("traits") or {})])
         yt = np.array([norm(rows[i]["traits"][name], rubrics[str(rows[i]["prompt"])]["traits"][name]) for i in sel])
         tpoints = {p: points_of(rubrics[p]["traits"][name]) for p in rubrics if name in (rubrics[p].get("traits") or {})}
-        mdl = fit_recipe(emb[sel], feats[sel], yt, groups[sel], tpoints, ALPHA, fmean, fstd)
+        keep = keep_ideas if name in IDEAS_TRAITS else keep_all
+        mdl = fit_recipe(emb[sel], feats[sel], yt, groups[sel], tpoints, ALPHA, fmean, fstd, bounds, keep)
         W_traits.append(mdl["W"])
         trait_c.append(mdl["c"])
         trait_law.append(mdl["law"])
@@ -246,7 +301,11 @@ def main(argv: list[str] | None = None) -> int:
         "encoder": enc.name, "max_length": enc.max_length,
         "trained_on": os.path.basename(args.data), "precision": enc.precision,
         "train_seconds": round(time.time() - t0, 1), "n_train": len(rows),
-        "recipe": "ridge on [MiniLM embedding minus its topic subspace, rater-v1 features], spread law by scale points",
+        "recipe": ("ridge on [MiniLM embedding minus its topic subspace, rater-v1 features clipped to the training "
+                   "range], spread law by scale points; ideas-like traits without the mechanics features"),
+        "clip_percentiles": list(CLIP_PERCENTILES), "mechanics_features": list(MECHANICS_FEATURES),
+        "ideas_traits": sorted(IDEAS_TRAITS),
+        "serve_paragraphs": SERVE_PARAGRAPHS,
         "holistic_alpha": ALPHA, "holistic_in_sample_rmse": round(in_rmse, 4),
         "holistic_lopo_rmse": round(lopo_rmse, 4), "trait_in_sample_rmse": trait_rmse,
         "feature_set": RATER_FEATURE_SET, "feature_names": RATER_FEATURE_NAMES, "trait_names": trait_names,
@@ -259,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(out / "minilm_head.npz", W_hol=W_hol.astype(np.float32), W_traits=np.stack(W_traits).astype(np.float32),
                         feat_mean=fmean.astype(np.float32), feat_std=fstd.astype(np.float32),
+                        feat_lo=bounds[0].astype(np.float32), feat_hi=bounds[1].astype(np.float32),
                         resid_std=np.array([lopo_rmse], dtype=np.float32), W_err=W_err.astype(np.float32),
                         hol_c=np.array([full["c"]], dtype=np.float64), hol_law=np.array(full["law"], dtype=np.float64),
                         trait_c=np.array(trait_c, dtype=np.float64), trait_law=np.array(trait_law, dtype=np.float64))

@@ -14,6 +14,7 @@ from tests.paths import ASAP_DATA
 from workers.ml import stats
 from workers.ml.grading import asap as A
 from workers.ml.grading.interface import RESULT_KEYS
+from workers.ml.grading.review import withheld_by
 from workers.ml.stats import qwk
 
 DATA = ASAP_DATA
@@ -44,8 +45,13 @@ def test_shipped_artifacts_are_listed_with_checksums_and_small():
 def test_rubrics_and_results_for_every_prompt(grader):
     assert grader.prompts() == [str(p) for p in range(1, 9)]
     pids = grader.prompts()
-    out = grade_asap(grader, [ESSAY] * len(pids), pids)
+    out = grade_asap(grader, [ESSAY] * len(pids), pids, always_score=True)
+    plain = grade_asap(grader, [ESSAY] * len(pids), pids)
     assert len(out) == len(pids)
+    for a, b in zip(out, plain):  # one essay on every prompt: off-topic on most, so withheld there
+        assert (b["score"] is None) == (withheld_by(b["review_reasons"]) is not None), b
+        assert b["score"] in (None, a["score"]) and set(b["review_reasons"]) <= set(a["review_reasons"]) | {
+            r for r in b["review_reasons"] if r.startswith("low confidence")}
     for p, res in zip(pids, out):
         rb = grader.rubric(p)
         assert rb["name"] == f"ASAP prompt {p}" and rb["scale"]["step"] == 1 and rb["traits"]
@@ -58,16 +64,17 @@ def test_rubrics_and_results_for_every_prompt(grader):
             assert v == int(v) and t["scale"]["min"] <= v <= t["scale"]["max"]
         assert 0.0 <= res["confidence"] <= 1.0
         assert isinstance(res["needs_review"], bool) and res["needs_review"] == bool(res["review_reasons"])
-        assert res["feedback"] and all(set(f) == {"trait", "comment"} for f in res["feedback"])
+        assert res["feedback"] and all(set(f) == {"trait", "comment", "evidence"} for f in res["feedback"])
         assert res["model_version"].startswith("asap-stack-v3+") and len(res["model_version"]) > 20
     with pytest.raises(KeyError):
         grade_asap(grader, [ESSAY], ["9"])
 
 
-def test_empty_essay_gets_the_minimum_zero_confidence_and_review(grader):
+def test_empty_essay_gets_no_score_zero_confidence_and_review(grader):
     res = grade_asap(grader, ["", ESSAY], ["8", "8"])
-    assert res[0]["score"] == grader.rubric("8")["scale"]["min"] and res[0]["confidence"] == 0.0
-    assert res[0]["needs_review"]
+    assert res[0]["score"] is None and res[0]["confidence"] == 0.0
+    assert set(res[0]["traits"].values()) == {None} and res[0]["needs_review"]
+    assert (res[1]["score"] is None) == (withheld_by(res[1]["review_reasons"]) is not None)
 
 
 def test_low_confidence_threshold_keeps_the_flag_budget():
@@ -127,7 +134,7 @@ def test_agreement_with_humans_on_dev_essays(grader):
         sel = [r for r in rows if str(r["prompt"]) == p][:150]
         texts = [r["essay"] for r in sel]
         emb = cached_embed(grader.embedder, texts, "dev", verbose=False)
-        res = grade_asap(grader, texts, [p] * len(sel), emb)
+        res = grade_asap(grader, texts, [p] * len(sel), emb, always_score=True)
         lo, hi = grader.meta["ranges"][p]
         k = qwk([r["score"] for r in sel], [x["score"] for x in res], lo, hi)
         assert k > 0.6, f"prompt {p}: QWK {k:.3f}"

@@ -59,7 +59,7 @@ def test_grade_returns_one_complete_result_per_text_on_each_scale(grader):
     for res, rb in zip(out, [RUBRIC, half, wide]):
         assert set(res) == set(RESULT_KEYS)
         assert isinstance(res["needs_review"], bool) and isinstance(res["review_reasons"], list)
-        assert 1 <= len(res["feedback"]) <= 2 and all(set(f) == {"trait", "comment"} for f in res["feedback"])
+        assert 1 <= len(res["feedback"]) <= 2 and all(set(f) == {"trait", "comment", "evidence"} for f in res["feedback"])
         sc = rb["scale"]
         k = (res["score"] - sc["min"]) / sc["step"]
         assert sc["min"] <= res["score"] <= sc["max"] and abs(k - round(k)) < 1e-9
@@ -80,7 +80,10 @@ def test_review_flags(grader):
     assert not any(r.startswith(("empty", "too short", "nonsense", "repeated")) for r in out[4]["review_reasons"])
     assert any(r.startswith("repeated") for r in out[5]["review_reasons"])
     assert any(r.startswith("nonsense") for r in out[6]["review_reasons"])
-    assert out[0]["score"] == RUBRIC["scale"]["min"] and out[0]["confidence"] == 0.0
+    assert out[0]["score"] is None and out[0]["confidence"] == 0.0  # meaningless: no score
+    for i in (1, 2, 3, 6):
+        assert out[i]["score"] is None and set(out[i]["traits"].values()) == {None}, out[i]
+    assert out[4]["score"] is not None and out[5]["score"] is not None  # repeated text is scored, flagged
     assert not out[4]["needs_review"] or out[4]["review_reasons"]
 
 
@@ -163,15 +166,26 @@ def test_low_confidence_flags_the_essays_whose_error_sd_passes_the_heads_cut(gra
 
     klass = json.loads((REPO / "app" / "demo" / "class_8b.json").read_text())
     texts = [e["text"] for e in klass["essays"]]
-    rubric = {"name": "r", "scale": {"min": 1, "max": 6, "step": 1}}
-    out = grade(grader, texts, [rubric] * len(texts))
-    flagged = np.array([any(r.startswith("low confidence") for r in o["review_reasons"]) for o in out])
+    rubric = {"name": "r", "scale": {"min": 1, "max": 6, "step": 1}, "always_score": True}
     emb = grader.encoder.embed(texts)
     X = grader.inputs(texts, emb)
     sd = np.sqrt(grader.error_sd(texts, emb, None, X) ** 2 + (X @ grader.W_hol.T).std(1) ** 2)
+
+    def flagged_at(cut):
+        saved = grader.low_confidence_sd
+        grader.low_confidence_sd = cut
+        try:
+            out = grade(grader, texts, [rubric] * len(texts))
+        finally:
+            grader.low_confidence_sd = saved
+        return np.array([any(r.startswith("low confidence") for r in o["review_reasons"]) for o in out]), out
+
     cut = grader.meta["low_confidence_sd"]
+    flagged, out = flagged_at(cut)
     assert flagged.tolist() == (sd > cut).tolist()
-    assert 0 < flagged.sum() < len(texts) // 2
+    assert flagged.sum() < len(texts) // 2
+    half, _ = flagged_at(float(np.median(sd)))  # the rule itself, at a cut half the class passes
+    assert half.tolist() == (sd > np.median(sd)).tolist() and half.sum() == len(texts) // 2
     conf = np.array([o["confidence"] for o in out])
     assert (conf[~flagged] < 0.3).any()  # the old cut (confidence < 0.3) would have flagged these too
     # the training-side function: its quantile 1.0 is the largest sd, 0.0 the smallest
@@ -181,8 +195,10 @@ def test_low_confidence_flags_the_essays_whose_error_sd_passes_the_heads_cut(gra
 
 def test_longer_better_essays_score_higher(grader):
     weak = "uniforms r bad. i dont like them. they are ugly"
-    out = grade(grader, [weak, GOOD], [RUBRIC, RUBRIC])
+    always = {**RUBRIC, "always_score": True}  # the 10-word essay is otherwise withheld as too short
+    out = grade(grader, [weak, GOOD], [always, always])
     assert out[1]["score"] > out[0]["score"]
+    assert grade(grader, [weak], [RUBRIC])[0]["score"] is None
 
 
 def test_qwk_and_agreement():

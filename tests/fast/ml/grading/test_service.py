@@ -9,8 +9,9 @@ import random
 import pytest
 
 from tests.finetuned_fixture import FT_RUBRIC, NORMAL, train_head
+from workers.ml.grading import feedback as FB
 from workers.ml.grading.interface import RESULT_KEYS, GradeFailure, GradeRequest
-from workers.ml.grading.review import tag
+from workers.ml.grading.review import tag, withheld_by
 from workers.ml.grading.service import GraderRegistry, GradingService, UnknownModel
 
 pytestmark = pytest.mark.timeout(600)
@@ -66,7 +67,7 @@ def _check_result(res, rubric_traits=TRAITS_KNOWN):
     assert res["needs_review"] == bool(res["review_reasons"]), res
     assert isinstance(res["review_reasons"], list)
     for c in res["feedback"]:
-        assert set(c) == {"trait", "comment"} and c["comment"].strip()
+        assert set(c) == {"trait", "comment", "evidence"} and c["comment"].strip()
         assert "by the fine-tuned model" not in c["comment"] and not c["comment"].startswith("Estimated"), c
 
 
@@ -86,23 +87,33 @@ def test_finetuned_results_carry_review_flags_and_trait_feedback(loaded, finetun
         assert set(res["traits"]) == set(TRAITS_KNOWN)
     empty, short, sal, normal = out
 
-    # the empty-essay rule: the scale's minimum (every trait's too), confidence 0, the 'empty' reason
-    assert empty["score"] == FT_RUBRIC["scale"]["min"] and empty["confidence"] == 0.0
-    assert empty["traits"] == {"organization": 1.0, "conventions": 1.0}
+    # meaningless essays get no score: null score and traits, confidence 0, the reason first
+    assert empty["score"] is None and empty["confidence"] == 0.0
+    assert empty["traits"] == {"organization": None, "conventions": None}
     assert tag(empty["review_reasons"][0]) == "empty" and empty["needs_review"], empty["review_reasons"]
     assert empty["feedback"] and empty["feedback"][0]["trait"] == "overall"
 
-    # the 3-word essay: 'too short'
-    assert "too short" in [tag(r) for r in short["review_reasons"]], short["review_reasons"]
+    # the 3-word essay: 'too short', withheld
     assert short["review_reasons"][0].startswith("too short: 3 words"), short["review_reasons"]
+    assert short["score"] is None and set(short["traits"].values()) == {None}
 
-    # the shuffled dictionary words: flagged for review by the shared text flags
-    assert sal["needs_review"] and {"word salad", "nonsense"} & {tag(r) for r in sal["review_reasons"]}, sal
+    # the shuffled dictionary words: flagged, and withheld by that flag
+    assert {"word salad", "nonsense"} & {tag(sal["review_reasons"][0])}, sal
+    assert sal["score"] is None and sal["needs_review"]
+    assert [c["trait"] for c in sal["feedback"]] == ["overall"], sal["feedback"]
+
+    # with always_score, the same essays get the model's scores (the scale's minimum for the empty one)
+    always = {**FT_RUBRIC, "always_score": True}
+    e2, s2, sal2, n2 = svc.grade([GradeRequest(t, always, "mdl_x") for t in texts])
+    assert e2["score"] == FT_RUBRIC["scale"]["min"] and e2["traits"] == {"organization": 1.0, "conventions": 1.0}
+    assert e2["confidence"] == 0.0 and tag(e2["review_reasons"][0]) == "empty"
+    for res in (s2, sal2, n2):
+        assert FT_RUBRIC["scale"]["min"] <= res["score"] <= FT_RUBRIC["scale"]["max"], res
+    assert s2["review_reasons"] == short["review_reasons"] and n2["score"] == normal["score"]
 
     # feedback per rubric trait (one entry per trait feedback.py knows), evidence-based comments
-    for res in (sal, normal):
-        assert [c["trait"] for c in res["feedback"]] == list(TRAITS_KNOWN), res["feedback"]
-    for res in out[1:]:
+    assert [c["trait"] for c in normal["feedback"]] == list(TRAITS_KNOWN), normal["feedback"]
+    for res in out[3:]:
         lo, hi = FT_RUBRIC["scale"]["min"], FT_RUBRIC["scale"]["max"]
         assert lo <= res["score"] <= hi and 0.0 <= res["confidence"] <= 1.0
 
@@ -116,13 +127,15 @@ def test_empty_essay_gets_only_the_empty_reason_from_every_grader(loaded, finetu
     for graders, model, rubric in cases:
         [res] = GradingService.over(loaded["encoder"], graders).grade([GradeRequest(EMPTY, rubric, model)])
         _check_result(res)
-        assert res["score"] == rubric["scale"]["min"] and res["confidence"] == 0.0
+        assert res["score"] is None and res["confidence"] == 0.0
         assert res["review_reasons"] == ["empty: the essay has no words"], (model, res["review_reasons"])
 
 
 def test_finetuned_review_flags_and_feedback_match_the_default_graders(loaded, finetuned):
     """The shared step is the same for every grader: on the same texts and rubric, the text flags
-    (everything but the models' own doubts) and the feedback are the default grader's."""
+    (everything but the models' own doubts) are the default grader's, and each result's feedback is
+    feedback.py's for that text with that result's own scores (it follows the scores: a trait in the
+    lower half of its scale always gets a thing to improve)."""
     texts = [EMPTY, SHORT, word_salad(), NORMAL]
     own = ("low confidence", "far from the essays the model was trained on")
     ft = GradingService.over(loaded["encoder"], {"mdl_x": finetuned}).grade(
@@ -135,7 +148,13 @@ def test_finetuned_review_flags_and_feedback_match_the_default_graders(loaded, f
         ra = [r for r in a["review_reasons"] if not r.startswith(own)]
         rb = [r for r in b["review_reasons"] if not r.startswith(own)]
         assert [tag(r) for r in ra] == [tag(r) for r in rb], (ra, rb)
-        assert a["feedback"] == b["feedback"]
+    for t, a, b in zip(texts, ft, df):
+        for res in (a, b):
+            withheld = withheld_by(res["review_reasons"]) if res["score"] is None else None
+            assert res["feedback"] == FB.feedback(t, res["traits"], scales=FB.trait_scales(FT_RUBRIC),
+                                                  score=res["score"], withheld=withheld), res
+        if a["traits"] == b["traits"] and a["score"] == b["score"]:
+            assert a["feedback"] == b["feedback"]
 
 
 # ----------------------------------------------------------------------------- one bad essay fails alone

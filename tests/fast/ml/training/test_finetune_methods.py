@@ -85,7 +85,8 @@ def test_lora_and_full_take_tiny_steps_and_reload(method, tmp_path):
     out = save(model, cfg, info, RUBRIC, tmp_path / method, {"model_id": "mdl_x"})
     g = FineTunedGrader("mdl_x", out)
     texts = ["A short essay about a river and a garden."] * 2
-    res = GradingService.over(None, {"mdl_x": g}, reviewer=Reviewer.load()).grade_with("mdl_x", texts, [g.rubric] * 2)
+    always = {**g.rubric, "always_score": True}  # a 9-word essay is otherwise withheld as too short
+    res = GradingService.over(None, {"mdl_x": g}, reviewer=Reviewer.load()).grade_with("mdl_x", texts, [always] * 2)
     assert res[0] == res[1] and res[0]["score"] in [x / 2 for x in range(13)] and res[0]["model_version"] == "mdl_x"
 
 
