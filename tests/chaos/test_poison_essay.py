@@ -16,6 +16,7 @@ MARKER = "<<eduq-chaos-poison-7f3a>>"
 def test_poison_essay_fails_alone_after_bounded_attempts(stack_factory, auth):
     st = stack_factory(worker_env={"EDUQ_FAULT_POISON_MARKER": MARKER, "EDUQ_GRADING_MAX_ATTEMPTS": "3"}, beat=False)
     body = grading_body(12, "p", poison_at=5, marker=MARKER)
+    body["rubric"] = {**body["rubric"], "always_score": True}  # short texts: scored, never withheld, here
     r = requests.post(st.base + "/api/v1/grading-jobs", json=body, headers=auth, timeout=30)
     assert r.status_code == 202, r.text
     job = r.json()["job"]
