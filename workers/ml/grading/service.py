@@ -93,11 +93,12 @@ def finish(requests: Sequence[GradeRequest], ms: ModelScores, reviewer) -> list[
         reasons = list(flags[i])
         withheld = withheld_by(reasons)
         always = bool(req.rubric.get("always_score"))
+        floored = False
         if withheld and not always:
             score, traits, conf = None, {k: None for k in ms.traits[i]}, 0.0
             reasons.remove(withheld)
             reasons.insert(0, withheld)
-        elif empty or (withheld and tag(withheld) in FLOOR_TAGS):
+        elif floored := empty or (withheld is not None and tag(withheld) in FLOOR_TAGS):
             tscale = {t["name"]: t.get("scale") or scale for t in req.rubric.get("traits") or []}
             score, conf = float(scale["min"]), 0.0
             traits = {k: float(tscale.get(k, scale)["min"]) for k in ms.traits[i]}
@@ -106,7 +107,7 @@ def finish(requests: Sequence[GradeRequest], ms: ModelScores, reviewer) -> list[
             conf = float(ms.confidence[i])
         if not empty:  # an empty essay has one reason, whichever grader saw it
             reasons += list(ms.reasons[i]) if ms.reasons else []
-            if ms.unsure[i] and score is not None:
+            if ms.unsure[i] and score is not None and not floored:
                 reasons.append(f"low confidence: {conf:.2f}")
         out.append({
             "score": score,
@@ -115,7 +116,7 @@ def finish(requests: Sequence[GradeRequest], ms: ModelScores, reviewer) -> list[
             "needs_review": bool(reasons),
             "review_reasons": reasons,
             "feedback": FB.feedback(req.text, traits, scales=FB.trait_scales(req.rubric), prompt_text=prompts[i],
-                                    score=score, withheld=withheld),
+                                    score=score, withheld=withheld if score is None else None),
             "model_version": ms.version,
         })
     return out
