@@ -9,6 +9,8 @@ from __future__ import annotations
 from flask import Blueprint, Flask, Response, abort, make_response, render_template_string, send_from_directory, url_for
 from swagger_ui_bundle import swagger_ui_path
 
+from app.web.page import with_security_headers
+
 bp = Blueprint("swagger_ui", __name__)
 
 # the files of the bundle the page uses; nothing else of the package's folder is served
@@ -53,10 +55,7 @@ STARTUP_JS = """window.addEventListener("load", function () {
 
 
 def _secure(resp: Response) -> Response:
-    resp.headers["Content-Security-Policy"] = CSP
-    resp.headers["X-Content-Type-Options"] = "nosniff"
-    resp.headers["Referrer-Policy"] = "no-referrer"
-    return resp
+    return with_security_headers(resp, CSP)
 
 
 @bp.get("/api/docs")

@@ -4,7 +4,6 @@ from __future__ import annotations
 import threading
 import time
 
-import pytest
 from sqlalchemy import func, select, update
 
 from app.lifecycle import claims
@@ -13,14 +12,6 @@ from app.store.tables import Essay, GradingResult, Job, Teacher
 from tests.conftest import make_teacher
 
 RUBRIC = {"name": "r", "scale": {"min": 1, "max": 6, "step": 1}, "traits": []}
-
-
-@pytest.fixture()
-def clean_queue(pg_url):
-    """Each test here owns the essay queue: older pending essays of other tests are set aside."""
-    with session_scope() as s:
-        s.execute(update(Essay).where(Essay.status.in_(("pending", "claimed"))).values(status="cancelled"))
-    yield
 
 
 def make_job(n: int) -> str:

@@ -4,7 +4,7 @@ batch with a refused request, and the process's model runtime (loaded once, warm
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from app.lifecycle import claims
 from app.store.db import session_scope
@@ -15,15 +15,6 @@ from tests.finetuned_fixture import FT_RUBRIC, NORMAL, train_head
 pytestmark = pytest.mark.timeout(600)
 
 MARKER = "<<eduq-unit-poison-19c2>>"
-
-
-@pytest.fixture()
-def clean_queue(pg_url):
-    """Each test here owns the queues: older pending items of other tests are set aside."""
-    with session_scope() as s:
-        s.execute(update(Essay).where(Essay.status.in_(("pending", "claimed"))).values(status="cancelled"))
-        s.execute(update(LessonPlan).where(LessonPlan.status.in_(("pending", "claimed"))).values(status="cancelled"))
-    yield
 
 
 @pytest.fixture()

@@ -6,20 +6,15 @@ from __future__ import annotations
 import csv
 import io
 
-from sqlalchemy import update
-
 from app.lifecycle import claims
 from app.store.db import session_scope
-from app.store.tables import Essay, LessonPlan
+from app.store.tables import Essay
 from tests.conftest import RUBRIC
 
 REASON = "too short: 3 words (under 20), too little text to grade reliably"
 
 
-def test_a_withheld_score_is_null_in_json_blank_in_csv_and_an_override_counts(client, teacher):
-    with session_scope() as s:  # this test owns the queue
-        s.execute(update(Essay).where(Essay.status.in_(("pending", "claimed"))).values(status="cancelled"))
-        s.execute(update(LessonPlan).where(LessonPlan.status.in_(("pending", "claimed"))).values(status="cancelled"))
+def test_a_withheld_score_is_null_in_json_blank_in_csv_and_an_override_counts(client, teacher, clean_queue):
     trait = RUBRIC["traits"][0]["name"]
     essays = [{"id": "short", "text": "Uniforms are good."},
               {"id": "full", "text": "Uniforms help families because they cost less than new clothes every term."}]

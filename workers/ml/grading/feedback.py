@@ -105,12 +105,6 @@ def scale_level(score, scale: dict | None) -> float | None:
     return (float(score) - lo) / (hi - lo) if hi > lo else None
 
 
-def _q(words: list[str], n: int = 8) -> str:
-    """The first n words, quoted without punctuation that could end our own sentence."""
-    s = " ".join(re.sub(r"[.!?\"]", "", w) for w in words[:n]).strip()
-    return f"'{s}{'...' if len(words) > n else ''}'"
-
-
 def quote(evidence: str) -> str:
     """How a comment quotes its evidence: whole up to QUOTE_WORDS words, else its first QUOTE_PREFIX
     words (an exact prefix) and '...'."""
@@ -256,14 +250,11 @@ def analyse(text: str) -> dict:
         "sent_lens": [len(ws) for ws in sent_words],
         "long_sentences": len(long_idx),
         "longest_len": len(sent_words[longest]) if longest is not None else 0,
-        "longest_start": _q(sent_words[longest]) if longest is not None else "",
-        "last_start": _q(body_sents[-1], 7) if body_sents else "",
         "misspelled_total": sum(miss.values()),
         "misspelled_distinct": len(miss),
         "misspelled_examples": miss_examples,
         "lowercase_i": sum(1 for w in words if w == "i" or w.startswith("i'")),
         "lowercase_starts": sum(1 for s in sentences if s[:1].islower()),
-        "ends_with_punct": bool(re.search(r"[.!?][\"')\s]*$", text.strip())),
         "unpunctuated": [i for i, (a, b) in enumerate(sents)
                          if len(spans[i]) >= UNPUNCTUATED and not re.search(r"[,;:]", clean[a:b])],
         "transitions": [t for t in TRANSITIONS if _phrase_count(joined, t)],

@@ -421,14 +421,15 @@ def lopo_traits(tr, dv, e_tr, e_dv, f_tr, f_dv, rubrics, log=print) -> dict:
         y = np.array([(tr[i]["traits"][t] - rng_of[p][0]) / (rng_of[p][1] - rng_of[p][0]) for i, p in zip(sel, pr)])
         points = {p: T.scale_points({"min": a, "max": b, "step": 1}) for p, (a, b) in rng_of.items()}
         keep = T.feature_keep(ideas=t in T.IDEAS_TRAITS)
+        sides = ((out, dv, e_dv, f_dv, rows_with(dv, t)), (out_tr, tr, e_tr, f_tr, sel))
         for p in sorted(set(pr.tolist()), key=int):
             m = pr != p
-            if len(set(pr[m].tolist())) < 1:
+            if not m.any():  # no other prompt has this trait
                 continue
             model = T.fit_recipe(e_tr[sel][m], f_tr[sel][m], y[m], pr[m], points, T.ALPHA, keep=keep)
             lo, hi = rng_of[p]
-            for res, rows, E, Fm in ((out, dv, e_dv, f_dv), (out_tr, tr, e_tr, f_tr)):
-                idx = np.array([i for i in rows_with(rows, t) if str(rows[i]["prompt"]) == p], dtype=int)
+            for res, rows, E, Fm, with_t in sides:
+                idx = np.array([i for i in with_t if str(rows[i]["prompt"]) == p], dtype=int)
                 if not len(idx):
                     continue
                 pred = [map_to_scale(v, {"min": lo, "max": hi, "step": 1})

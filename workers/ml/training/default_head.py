@@ -179,7 +179,7 @@ def apply_recipe(model: dict, emb: np.ndarray, feats: np.ndarray, points: float)
     from workers.ml.grading.features import with_paragraphs
 
     X, _, _ = build_inputs(emb, with_paragraphs(feats, SERVE_PARAGRAPHS), model["fmean"], model["fstd"],
-                           model.get("bounds"))
+                           model["bounds"])
     raw = predict(model["W"], X)
     return model["c"] + spread_factor(model["law"], points) * (raw - model["c"])
 

@@ -59,7 +59,9 @@ def test_grade_returns_one_complete_result_per_text_on_each_scale(grader):
     for res, rb in zip(out, [RUBRIC, half, wide]):
         assert set(res) == set(RESULT_KEYS)
         assert isinstance(res["needs_review"], bool) and isinstance(res["review_reasons"], list)
-        assert 1 <= len(res["feedback"]) <= 2 and all(set(f) == {"trait", "comment", "evidence"} for f in res["feedback"])
+        assert 1 <= len(res["feedback"]) <= 2, res["feedback"]
+        for f in res["feedback"]:
+            assert set(f) == {"trait", "comment", "evidence"} and f["evidence"] in GOOD, f
         sc = rb["scale"]
         k = (res["score"] - sc["min"]) / sc["step"]
         assert sc["min"] <= res["score"] <= sc["max"] and abs(k - round(k)) < 1e-9
