@@ -121,6 +121,8 @@ class Settings:
     train_lease_s: float = _env("EDUQ_TRAIN_LEASE_S", 120.0, float)
     train_heartbeat: float | None = _env("EDUQ_TRAIN_HEARTBEAT_S", None, float, _DEFAULT)  # see train_heartbeat_s
     train_processes: int = _env("EDUQ_TRAIN_PROCESSES", 1, int)
+    train_budget_s: float = _env("EDUQ_TRAIN_BUDGET_S", 3600.0, float)  # method auto on CUDA: time for the candidates
+    stack_max_examples: int = _env("EDUQ_STACK_MAX_EXAMPLES", 6000, int)  # method stack: most examples per job
     train_threads: int | None = _env("EDUQ_TRAIN_THREADS", None, int, _DEFAULT)  # None: torch's default
     ddp_backend: str | None = _env("EDUQ_DDP_BACKEND", None, str, _DEFAULT)  # None: nccl on CUDA, else gloo
     ddp_threads: int = _env("EDUQ_DDP_THREADS", 1, int, _DEFAULT)  # OMP_NUM_THREADS of each DDP process

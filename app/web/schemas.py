@@ -325,12 +325,18 @@ class HyperparametersSchema(StrictSchema):
     max_length = fields.Integer(validate=validate.Range(min=16, max=512))
 
 
+FINE_TUNE_METHODS = ("auto", "stack", "head", "lora", "full")
+
+
 class FineTuneJobRequestSchema(StrictSchema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     rubric = fields.Nested(RubricSchema, required=True)
     examples = fields.List(fields.Nested(TrainingExampleSchema), required=True)
     base_model = fields.String(load_default="default", validate=validate.OneOf(["default"]))
-    method = fields.String(load_default="head", validate=validate.OneOf(["head", "lora", "full"]))
+    method = fields.String(load_default="auto", validate=validate.OneOf(list(FINE_TUNE_METHODS)), metadata={
+        "description": "auto (default): stack on a CPU worker (head above EDUQ_STACK_MAX_EXAMPLES examples), the best "
+                       "of stack, lora and full by validation QWK on a CUDA worker; stack: the ASAP graders' stacked "
+                       "recipe; head: an MLP on frozen MiniLM embeddings; lora, full: encoder fine-tuning (GPUs)."})
     validation_fraction = fields.Float(load_default=0.2, validate=validate.Range(min=0.05, max=0.5))
     seed = fields.Integer(load_default=13, validate=validate.Range(min=0, max=2**31 - 1))
     hyperparameters = fields.Nested(HyperparametersSchema, load_default=dict)
@@ -344,7 +350,7 @@ class FineTuneMultipartSchema(Schema):
     file = fields.Raw(required=True, metadata={"type": "string", "format": "binary"})
     rubric = fields.String(required=True, metadata={"description": "The rubric as JSON text."})
     name = fields.String(required=True)
-    method = fields.String(load_default="head")
+    method = fields.String(load_default="auto")
     base_model = fields.String(load_default="default")
     validation_fraction = fields.String(load_default="0.2")
     seed = fields.String(load_default="13")

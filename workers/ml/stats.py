@@ -134,3 +134,15 @@ def ece(conf, hit, bins: int = 10) -> float:
         if m.any():
             tot += m.mean() * abs(conf[m].mean() - hit[m].mean())
     return float(tot)
+
+
+def scale_report(human, machine, conf, scale, tolerance: int = 0, demographics: list[dict] | None = None) -> dict:
+    """A fine-tuned version's validation figures on one scale (holistic or a trait): scale_agreement,
+    n, the mean confidence, and `ece`, how far the confidence is from what happened (a hit: the score
+    within `tolerance` points of the human's)."""
+    h, m = np.asarray(human, dtype=float), np.asarray(machine, dtype=float)
+    out = scale_agreement(h, m, scale, demographics)
+    hit = (np.abs(scale.index(h) - scale.index(m)) <= tolerance).astype(int)
+    c = np.asarray(conf, dtype=float)
+    out.update(ece=round(ece(c, hit), 4), mean_confidence=round(float(c.mean()) if len(c) else 0.0, 4), n=int(len(h)))
+    return out

@@ -11,7 +11,7 @@ from app.settings import settings
 from app.store.db import session_scope
 from app.store.model_store import fetch_verified
 from app.store.tables import GraderModel
-from workers.ml.grading.finetuned import FineTunedGrader
+from workers.ml.grading.finetuned import load_version
 from workers.ml.grading.service import UnknownModel
 
 log = logging.getLogger("eduq.worker")
@@ -57,6 +57,6 @@ class GraderCache:
                 raise ModelGone(f"model {model_id} no longer exists")
             uri, checksum = m.artifact_uri, m.checksum
         t0 = time.perf_counter()
-        g = FineTunedGrader(model_id, fetch_verified(uri, model_id, checksum), encoder=self.encoder)
+        g = load_version(model_id, fetch_verified(uri, model_id, checksum), encoder=self.encoder)
         log.info("fine-tuned model %s loaded in %.2fs", model_id, time.perf_counter() - t0)
         return g

@@ -22,8 +22,8 @@ def train_processes() -> int:
 def run_training(job_id: str) -> dict:
     from app.lifecycle.claims import worker_id
     from app.store import model_store
-    from workers.ml.training.finetune import evaluate, fit, prepare, save
-    from workers.ml.training.trainer import Stopped, TrainConfig, threads_hint
+    from workers.ml.training.methods import train
+    from workers.ml.training.trainer import Stopped, threads_hint
 
     owner = worker_id()
     state = acquire(job_id, owner)
@@ -40,30 +40,12 @@ def run_training(job_id: str) -> dict:
     uri = None
     try:
         params, rubric, examples = load_job(job_id)
-        method = params.get("method", "head")
-        cfg = TrainConfig.make(method, params.get("hyperparameters"), seed=int(params.get("seed", 13)))
-        progress({"stage": "preparing", "examples": len(examples)}, force=True)
-        prep, info = prepare(examples, rubric, cfg, float(params.get("validation_fraction", 0.2)),
-                             report=progress, should_stop=lease.should_stop)
-        nproc = train_processes()
-        if nproc > 1:
-            from workers.ml.training.ddp import run_ddp
-
-            model, hist = run_ddp(prep, cfg, workdir, nproc, report=progress, should_stop=lease.should_stop)
-        else:
-            model, hist = fit(prep, cfg, report=progress, should_stop=lease.should_stop)
+        model_id = new_id("mdl")
+        trained = train(params, examples, rubric, workdir, model_id, report=progress, should_stop=lease.should_stop,
+                        nproc=train_processes())
         if not lease.beat():
             raise Stopped()
-        progress({"stage": "evaluating", "best_epoch": hist["best_epoch"], "best_val_qwk": hist["best_val_qwk"]},
-                 force=True)
-        metrics = evaluate(model, prep, cfg, rubric, examples)
-        metrics.update(best_epoch=hist["best_epoch"], epochs_run=len(hist["history"]), steps=hist["steps"],
-                       train_processes=hist.get("world_size", nproc),
-                       train_seconds=round(time.monotonic() - t0, 1))
-        model_id = new_id("mdl")
-        progress({"stage": "saving"}, force=True)
-        out = save(model, cfg, info, rubric, workdir / "model", {"model_id": model_id, "metrics": metrics,
-                                                                    "history": hist["history"]})
+        method, out, metrics = trained.method, trained.out_dir, trained.metrics
         uri, checksum = model_store.put(model_id, out)
         with session_scope() as s:
             job = s.get(Job, job_id)
@@ -77,7 +59,7 @@ def run_training(job_id: str) -> dict:
         if not finish(job_id, owner, status="succeeded", model=m):
             model_store.delete(uri)  # cancelled or reaped at the last moment: keep nothing
             return {"stopped": True}
-        log.info("training job %s produced %s qwk=%.3f in %.1fs", job_id, model_id, metrics["qwk"],
+        log.info("training job %s produced %s (%s) qwk=%.3f in %.1fs", job_id, model_id, method, metrics["qwk"],
                  time.monotonic() - t0, extra={"job_id": job_id})
         return {"model": model_id, "metrics": metrics}
     except Stopped:

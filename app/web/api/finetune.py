@@ -139,7 +139,7 @@ def _from_csv() -> tuple[dict, dict, list[int]]:
     _check_examples(examples, rubric, lines)
     hp = request.form.get("hyperparameters")
     data = {"name": request.form.get("name"), "rubric": rubric_raw, "examples": examples,
-            "method": request.form.get("method") or "head", "base_model": request.form.get("base_model") or "default",
+            "method": request.form.get("method") or "auto", "base_model": request.form.get("base_model") or "default",
             "validation_fraction": _form_float("validation_fraction", 0.2),
             "seed": int(_form_float("seed", 13)),
             "hyperparameters": json.loads(hp) if hp else {},
@@ -162,7 +162,7 @@ def _form_float(name: str, default: float) -> float:
 @blp.route("/fine-tune-jobs", methods=["POST"])
 @login_required
 @blp.doc(
-    summary="Fine-tune a grader on scored essays (head, lora or full)",
+    summary="Fine-tune a grader on scored essays (auto, stack, head, lora or full)",
     description="The result is `{\"model\": ModelView}`; follow `progress.detail` (stage, epoch, loss, val_qwk) "
                 "while it runs. See docs/finetuning.md.",
     requestBody={"required": True, "content": {
@@ -189,6 +189,11 @@ def submit_fine_tune():
         data = validate(FineTuneJobRequestSchema(), raw)
     key = idempotency_key()
     examples = data["examples"]
+    cap = settings().stack_max_examples
+    if data["method"] == "stack" and len(examples) > cap:
+        raise ApiError(422, f"Method stack takes at most {cap} examples and the job has {len(examples)}; use method "
+                            "auto (it takes head above that) or head.", "validation_error",
+                       [{"field": "method", "message": f"stack takes at most {cap} examples."}])
     params = {"name": data["name"], "method": data["method"], "base_model": data["base_model"],
               "validation_fraction": data["validation_fraction"], "seed": data["seed"],
               "hyperparameters": data.get("hyperparameters") or {}, "n_examples": len(examples)}

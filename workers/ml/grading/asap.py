@@ -219,14 +219,16 @@ def predict_prompt(model: dict, texts: list[str], emb: np.ndarray, feats: np.nda
     score = apply_thresholds(pred, model["holistic"]["thresholds"], lo, hi)
     conf_x = confidence_inputs(pred, g, lin, model["holistic"]["thresholds"], lo, hi)
     conf = _logistic(model.get("confidence"), conf_x)
-    traits = {}
+    traits, trait_pred = {}, {}
     for name, th in model["traits"].items():
         tlo, thi = th["range"]
         tp = Z @ th["emb_w"] + th["emb_b"]
         tpred, _, _ = head_predict(th, np.hstack([X2, tp[:, None]]))
-        traits[name] = apply_thresholds(stretch(th, tpred, tlo, thi), th["thresholds"], tlo, thi)
+        trait_pred[name] = stretch(th, tpred, tlo, thi)
+        traits[name] = apply_thresholds(trait_pred[name], th["thresholds"], tlo, thi)
     return {"pred": pred, "score": score, "gbm": g, "lin": lin, "confidence": conf,
-            "raw_confidence": raw_confidence(pred, score, model["oof_rmse"], lo, hi), "traits": traits}
+            "raw_confidence": raw_confidence(pred, score, model["oof_rmse"], lo, hi), "traits": traits,
+            "trait_pred": trait_pred}
 
 
 # --- the runtime grader ----------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
     g = FineTunedGrader("mdl_...", artifacts_dir, encoder=shared_encoder)
     g.score([GradeRequest(text, rubric, "mdl_..."), ...]) -> ModelScores
 
-It scores on its own rubric (the one it was trained for). Method `head` reads the process's shared
+It scores on its own rubric (the one it was trained for). Method `stack` is served by
+stacked.StackedGrader (load_version picks by the version's method). Method `head` reads the process's shared
 encoder (one MiniLM per process); `lora` and `full` carry their own fine-tuned encoder. Review
 flags and feedback come from GradingService, as for every grader; the model adds its own doubts:
 confidence under REVIEW_CONFIDENCE is its low-confidence verdict, and an essay far from its training
@@ -18,12 +19,20 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from workers.ml.grading.interface import GradeRequest, ModelScores
+from workers.ml.grading.interface import FAR_FROM_TRAINING, GradeRequest, ModelScores
 from workers.ml.grading.nets import EncoderRegressor, Head
 from workers.ml.grading.surface_features import N_FEATURES, surface_matrix
 from workers.ml.scales import rubric_scales
 
-FAR_FROM_TRAINING = "far from the essays the model was trained on"
+
+def load_version(model_id: str, path: str | Path, encoder=None):
+    """The grader of a stored fine-tuned version, by the method its config.json names."""
+    method = json.loads((Path(path) / "config.json").read_text()).get("method")
+    if method == "stack":
+        from workers.ml.grading.stacked import StackedGrader
+
+        return StackedGrader(model_id, path, encoder=encoder)
+    return FineTunedGrader(model_id, path, encoder=encoder)
 
 
 class FineTunedGrader:

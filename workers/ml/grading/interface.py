@@ -16,6 +16,7 @@ from typing import Protocol, Sequence, TypedDict, runtime_checkable
 import numpy as np
 
 RESULT_KEYS = ("score", "traits", "confidence", "needs_review", "review_reasons", "feedback", "model_version")
+FAR_FROM_TRAINING = "far from the essays the model was trained on"  # a fine-tuned version's own review reason
 _WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")  # a word, as the text features count them
 
 

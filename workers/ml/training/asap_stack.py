@@ -43,6 +43,7 @@ EMB_WEIGHT = 4.0
 # the holistic score is the average of this many stage 1 + stage 2 fits, each on its own split into folds
 # (seed offsets): nested cross-validation +0.002 / +0.004 over one split (docs/grading.md)
 BAG = (0, 1000, 2000)
+MIN_TRAIT_EXAMPLES = 10  # a trait with fewer scored essays gets no model of its own
 VERSION = "asap-stack-v3"
 
 
@@ -185,13 +186,25 @@ def fit_member(Kng: np.ndarray, Kz: np.ndarray, Xng, Z: np.ndarray, base: np.nda
 
 
 def train_prompt(p: str, rows: list[dict], emb: np.ndarray, feats: np.ndarray, Xng, rub: dict, nfolds: int,
-                 log) -> tuple[dict, dict, dict]:
+                 log, seed: int | None = None, should_stop=None) -> tuple[dict, dict, dict]:
+    """One scale's stacked model (an ASAP prompt's, or a fine-tune job's on point indices: training/stack.py).
+    rows: {"score", "traits"} on integer scales rub["score"] = [lo, hi], rub["traits"] = {name: [lo, hi]}.
+    seed: the folds' seed (default SEED + prompt number). should_stop: checked between fits (raises
+    trainer.Stopped). Returns (model, CV figures, out-of-fold numbers: conf, raw, hit, and per trait
+    (rows, stretched prediction, human score))."""
     from sklearn.decomposition import PCA
     from sklearn.linear_model import LogisticRegression
 
+    def check():
+        if should_stop is not None and should_stop():
+            from workers.ml.training.trainer import Stopped
+
+            raise Stopped()
+
     lo, hi = rub["score"]
     y = np.array([float(r["score"]) for r in rows])
-    folds = make_folds(len(rows), nfolds, SEED + int(p))
+    seed = SEED + int(p) if seed is None else int(seed)
+    folds = make_folds(len(rows), nfolds, seed)
     t0 = time.time()
     Kng = np.asarray((Xng @ Xng.T).todense(), dtype=np.float64)
     ncomp = int(min(N_PCA, len(rows) - 1, emb.shape[1]))
@@ -203,8 +216,11 @@ def train_prompt(p: str, rows: list[dict], emb: np.ndarray, feats: np.ndarray, X
     base = A.stage2_base(model, feats, emb)
     # the holistic score: BAG members, each stage 1 + stage 2 on its own fold split, their stretched
     # predictions averaged (member 0's folds are the trainer's; its stage-2 inputs feed the traits too)
-    fits = [fit_member(Kng, Kz, Xng, Z, base, y, lo, hi,
-                       folds if off == 0 else make_folds(len(rows), nfolds, SEED + int(p) + off)) for off in BAG]
+    fits = []
+    for off in BAG:
+        check()
+        fits.append(fit_member(Kng, Kz, Xng, Z, base, y, lo, hi,
+                               folds if off == 0 else make_folds(len(rows), nfolds, seed + off)))
     (m0, X2, d0), extra = fits[0], fits[1:]
     model.update(m0)
     model["bag"] = [m for m, _, _ in extra]
@@ -244,10 +260,11 @@ def train_prompt(p: str, rows: list[dict], emb: np.ndarray, feats: np.ndarray, X
         f" -> CV QWK {hinfo['cv_qwk']:.4f} | agreement {hit.mean():.3f} conf {conf.mean():.3f} "
         f"ECE {info['oof_ece']:.3f} (uncalibrated {info['oof_ece_uncalibrated']:.3f}) [{time.time() - t0:.0f}s]")
     # traits: per-trait embedding ridge + the same stage 2
-    model["traits"], tinfo = {}, {}
+    model["traits"], tinfo, toof = {}, {}, {}
     for t, (tlo, thi) in rub["traits"].items():
+        check()
         sel = np.array([i for i, r in enumerate(rows) if t in (r.get("traits") or {})], dtype=int)
-        if len(sel) < 10:
+        if len(sel) < MIN_TRAIT_EXAMPLES:
             continue
         yt = np.array([float(rows[i]["traits"][t]) for i in sel])
         fs = folds[sel]
@@ -258,9 +275,10 @@ def train_prompt(p: str, rows: list[dict], emb: np.ndarray, feats: np.ndarray, X
         th.update({"range": [int(tlo), int(thi)], "emb_w": Z[sel].T @ c, "emb_b": b_t})
         model["traits"][t] = th
         tinfo[t] = {k: v for k, v in ti.items() if not k.startswith("oof")}
+        toof[t] = (sel, ti["oof"], yt)
     log("  traits CV QWK: " + ", ".join(f"{t} {v['cv_qwk']:.3f}" for t, v in tinfo.items()))
     info["traits"] = tinfo
-    return model, info, {"conf": conf, "raw": raw, "hit": hit}
+    return model, info, {"conf": conf, "raw": raw, "hit": hit, "traits": toof}
 
 
 def train(data: str, out: str, prompts: list[str] | None = None, limit: int | None = None, folds: int = 5,

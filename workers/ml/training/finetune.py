@@ -12,7 +12,7 @@ import torch
 
 from workers.ml.grading.surface_features import N_FEATURES, surface_matrix
 from workers.ml.scales import rubric_scales
-from workers.ml.stats import qwk, scale_agreement
+from workers.ml.stats import scale_report
 from workers.ml.training.trainer import Prepared, TrainConfig, build_encoder_model, train
 
 FORMAT = 1
@@ -150,21 +150,31 @@ def predict_norm(model, prep: Prepared, idx: np.ndarray, cfg: TrainConfig) -> np
 
 
 def evaluate(model, prep: Prepared, cfg: TrainConfig, rubric: dict, examples: list[dict]) -> dict:
+    """Validation figures, holistic and per trait (stats.scale_report); the confidence is the grader's:
+    1 on a scale point, 0.5 half-way between two (FineTunedGrader)."""
     main, traits = rubric_scales(rubric)
     va = prep.val_idx
     pv = predict_norm(model, prep, va, cfg)
-    pred = main.snap(main.denorm(pv[:, 0]))
+
+    def scored(sc, z):
+        raw = sc.denorm(z)
+        snapped = sc.snap(raw)
+        return snapped, np.clip(1.0 - np.abs(raw - snapped) / sc.step, 0.0, 1.0)
+
+    pred, conf = scored(main, pv[:, 0])
     demos = [examples[i].get("demographics") or {} for i in va]
-    m = scale_agreement(prep.val_human, pred, main, demos if any(demos) else None)
-    tq = {}
+    m = scale_report(prep.val_human, pred, conf, main, 0, demos if any(demos) else None)
+    m.pop("n")
+    per_trait = {}
     for j, (name, sc) in enumerate(traits, start=1):
         known = prep.mask[va, j] > 0
         if known.sum() >= 2:
-            h = sc.denorm(prep.targets[va, j][known])
-            p = sc.snap(sc.denorm(pv[known, j]))
-            tq[name] = round(qwk(sc.index(h), sc.index(p), 0, sc.n - 1), 4)
-    if tq:
-        m["trait_qwk"] = tq
+            p, c = scored(sc, pv[known, j])
+            per_trait[name] = scale_report(sc.denorm(prep.targets[va, j][known]), p, c, sc)
+    if per_trait:
+        m["trait_qwk"] = {t: v["qwk"] for t, v in per_trait.items()}
+        m["traits"] = per_trait
+        m["mean_trait_qwk"] = round(float(np.mean([v["qwk"] for v in per_trait.values()])), 4)
     m["n_train"] = int(len(prep.train_idx))
     m["n_validation"] = int(len(va))
     # residual spread on validation, in scale steps: the grader's confidence uses it
