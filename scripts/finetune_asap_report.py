@@ -1,8 +1,10 @@
-"""For each ASAP prompt: a `head` fine-tune made through the API from train.jsonl, then dev.jsonl
-graded through the API with that model; prints QWK and the fine-tune job's wall time per prompt.
+"""For each ASAP prompt: a fine-tune made through the API from train.jsonl (--method, default the API's
+default, auto), then dev.jsonl graded through the API with that model; prints the holistic and trait
+QWK on dev, the validation figures and the fine-tune job's wall time per prompt.
 
   python scripts/finetune_asap_report.py --base http://127.0.0.1:8000 --token eduq_...
-  python scripts/finetune_asap_report.py --local      # throwaway Postgres DB + API + workers here
+  python scripts/finetune_asap_report.py --local [--method stack|head|auto] [--prompts 1,2]
+      # --local: a throwaway Postgres DB + API + workers here
 
 Essays are read from ../shared/data/asap/ at run time (never copied). Writes --out (JSON) too.
 """
@@ -46,7 +48,7 @@ def wait(base, h, job, timeout=3600):
     return job
 
 
-def run(base: str, token: str, asap: Path, prompts: list[int]) -> dict:
+def run(base: str, token: str, asap: Path, prompts: list[int], method: str | None = None) -> dict:
     from workers.ml.stats import qwk
 
     h = {"Authorization": f"Bearer {token}"}
@@ -59,8 +61,8 @@ def run(base: str, token: str, asap: Path, prompts: list[int]) -> dict:
         w.writerow(["text", "score", *traits])
         for e in load(asap, "train", p):
             w.writerow([e["essay"], e["score"], *[(e.get("traits") or {}).get(t, "") for t in traits]])
-        r = requests.post(base + "/api/v1/fine-tune-jobs", headers=h, timeout=300,
-                          data={"rubric": json.dumps(rb), "name": f"ASAP {p} head", "method": "head"},
+        form = {"rubric": json.dumps(rb), "name": f"ASAP {p} {method or 'auto'}", **({"method": method} if method else {})}
+        r = requests.post(base + "/api/v1/fine-tune-jobs", headers=h, timeout=300, data=form,
                           files={"file": ("train.csv", buf.getvalue().encode(), "text/csv")})
         r.raise_for_status()
         job = wait(base, h, r.json()["job"])
@@ -72,7 +74,8 @@ def run(base: str, token: str, asap: Path, prompts: list[int]) -> dict:
         model = requests.get(base + job["links"]["results"], headers=h, timeout=30).json()["results"][0]["model"]
         dev = load(asap, "dev", p)
         r = requests.post(base + "/api/v1/grading-jobs", headers=h, timeout=300,
-                          json={"model": model["id"], "essays": [{"id": str(e["essay_id"]), "text": e["essay"]} for e in dev]})
+                          json={"model": model["id"], "rubric": {**rb, "always_score": True},  # agreement on every essay
+                                "essays": [{"id": str(e["essay_id"]), "text": e["essay"]} for e in dev]})
         r.raise_for_status()
         gj = wait(base, h, r.json()["job"])
         res, cursor = [], None
@@ -83,16 +86,28 @@ def run(base: str, token: str, asap: Path, prompts: list[int]) -> dict:
             cursor = page["next_cursor"]
             if not cursor:
                 break
-        got = {x["essay_id"]: x["score"] for x in res}
+        got = {x["essay_id"]: x for x in res}
         lo = rb["scale"]["min"]
         human = [int(e["score"] - lo) for e in dev]
-        pred = [int(round(got[str(e["essay_id"])] - lo)) for e in dev]
-        rows[p] = {"dev_qwk": round(qwk(human, pred, 0, int(rb["scale"]["max"] - lo)), 4),
-                   "validation_qwk": model["metrics"]["qwk"], "n_train": model["metrics"]["n_train"],
-                   "n_dev": len(dev), "fine_tune_wall_s": round(wall, 1), "model": model["id"]}
+        pred = [int(round(got[str(e["essay_id"])]["score"] - lo)) for e in dev]
+        trait_qwk = {}
+        for t in rb["traits"]:
+            tlo, thi = t["scale"]["min"], t["scale"]["max"]
+            have = [e for e in dev if t["name"] in (e.get("traits") or {})]
+            trait_qwk[t["name"]] = round(qwk([int(e["traits"][t["name"]] - tlo) for e in have],
+                                             [int(round(got[str(e["essay_id"])]["traits"][t["name"]] - tlo)) for e in have],
+                                             0, int(thi - tlo)), 4)
+        metrics = model["metrics"]
+        rows[p] = {"dev_qwk": round(qwk(human, pred, 0, int(rb["scale"]["max"] - lo)), 4), "dev_trait_qwk": trait_qwk,
+                   "method": model["method"], "validation_qwk": metrics["qwk"],
+                   "validation_mean_trait_qwk": metrics.get("mean_trait_qwk"), "validation_ece": metrics.get("ece"),
+                   "n_train": metrics["n_train"], "n_dev": len(dev), "fine_tune_wall_s": round(wall, 1),
+                   "train_seconds": metrics.get("train_seconds"), "model": model["id"]}
         print(p, rows[p], flush=True)
     mean = round(sum(r["dev_qwk"] for r in rows.values()) / len(rows), 4)
-    return {"prompts": rows, "mean_dev_qwk": mean}
+    pairs = [q for r in rows.values() for q in r["dev_trait_qwk"].values()]
+    return {"prompts": rows, "mean_dev_qwk": mean, "mean_dev_trait_qwk": round(sum(pairs) / max(len(pairs), 1), 4),
+            "method": method or "auto"}
 
 
 def main() -> None:
@@ -102,6 +117,7 @@ def main() -> None:
     ap.add_argument("--local", action="store_true")
     ap.add_argument("--asap", default=str(ROOT.parent / "shared" / "data" / "asap"))
     ap.add_argument("--prompts", default="1,2,3,4,5,6,7,8")
+    ap.add_argument("--method", default=None, help="the fine-tune method (default: none sent, the API's auto)")
     ap.add_argument("--out", default="finetune_asap_report.json")
     a = ap.parse_args()
     asap = Path(a.asap) if Path(a.asap).exists() else Path("/work/shared/data/asap")
@@ -126,16 +142,20 @@ def main() -> None:
             _, token = c.make_teacher()
         else:
             base, token = a.base, a.token
-        report = run(base, token, asap, prompts)
+        report = run(base, token, asap, prompts, a.method)
     finally:
         for p in procs:
             p.stop()
     Path(a.out).write_text(json.dumps(report, indent=1))
-    print("| prompt | n_train | n_dev | validation QWK | dev QWK | fine-tune wall s |")
-    print("|---|---|---|---|---|---|")
+    print("| prompt | method | n_train | n_dev | validation QWK | validation trait QWK | validation ECE | dev QWK "
+          "| dev trait QWK (mean) | fine-tune wall s |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for p, r in report["prompts"].items():
-        print(f"| {p} | {r['n_train']} | {r['n_dev']} | {r['validation_qwk']} | {r['dev_qwk']} | {r['fine_tune_wall_s']} |")
-    print(f"mean dev QWK {report['mean_dev_qwk']}")
+        tq = sum(r["dev_trait_qwk"].values()) / max(len(r["dev_trait_qwk"]), 1)
+        print(f"| {p} | {r['method']} | {r['n_train']} | {r['n_dev']} | {r['validation_qwk']} | "
+              f"{r['validation_mean_trait_qwk']} | {r['validation_ece']} | {r['dev_qwk']} | {tq:.4f} | {r['fine_tune_wall_s']} |")
+    print(f"mean dev QWK {report['mean_dev_qwk']}; mean dev trait QWK over the prompt-trait pairs "
+          f"{report['mean_dev_trait_qwk']}")
 
 
 if __name__ == "__main__":

@@ -134,7 +134,7 @@ def resolve_grading_model(who: Principal, model: str, rubric: dict | None) -> tu
         raise ApiError(422, f"Model {model!r} was trained on another scale or other traits than this rubric; "
                             "leave the rubric out to use the model's own.", "validation_error",
                        [{"field": "rubric", "message": "The scale or traits differ from the model's rubric."}])
-    return model, own
+    return model, (rubric if rubric is not None else own)  # the same scale: its prompt and always_score count
 
 
 def list_models(who: Principal, status: str | None, limit: int, cursor: str | None) -> tuple[list[dict], str | None]:

@@ -73,7 +73,7 @@ def test_fine_tune_activate_grade_gate_cancel_tenancy(live_api, training_worker,
     assert requests.get(live_api + "/api/v1/jobs?kind=fine_tune", headers=auth, timeout=10).json()["jobs"] == []
 
     t0 = time.time()
-    r = submit(live_api, auth, train, rubric, "ASAP 1 head")
+    r = submit(live_api, auth, train, rubric, "ASAP 1")  # no method: auto, which is stack on a CPU worker
     assert r.status_code == 202, r.text
     job = r.json()["job"]
     stages = set()
@@ -87,8 +87,13 @@ def test_fine_tune_activate_grade_gate_cancel_tenancy(live_api, training_worker,
     res = requests.get(live_api + job["links"]["results"], headers=auth, timeout=10).json()["results"]
     model = res[0]["model"]
     m = model["metrics"]
+    assert model["method"] == "stack" and m["auto"]["chosen"] == "stack", (model["method"], m.get("auto"))
     assert m["n_train"] + m["n_validation"] == 300 and m["qwk"] > 0.6, m
-    assert {"exact_agreement", "adjacent_agreement", "smd", "subgroups"} <= set(m)
+    assert {"exact_agreement", "adjacent_agreement", "smd", "subgroups", "ece", "cv"} <= set(m)
+    # every trait is a target of its own: QWK, SMD and confidence calibration on the validation split
+    names = {t["name"] for t in rubric["traits"]}
+    assert set(m["traits"]) == names and all({"qwk", "smd", "ece"} <= set(v) for v in m["traits"].values()), m
+    assert m["mean_trait_qwk"] > 0.4 and set(m["cv"]["traits"]) == names, m
     assert requests.get(live_api + f"/api/v1/models/{model['id']}", headers=auth, timeout=10).json()["model"]["id"] == model["id"]
 
     # activation: through the gate (or refused, then forced, where this sample falls short)
@@ -97,16 +102,25 @@ def test_fine_tune_activate_grade_gate_cancel_tenancy(live_api, training_worker,
         r = requests.post(live_api + f"/api/v1/models/{model['id']}/activate", json={"force": True}, headers=auth, timeout=10)
     assert r.status_code == 200 and r.json()["model"]["status"] == "active"
 
-    # grading with it, the rubric left out; every score names the version
+    # grading with it, the rubric left out; every score names the version; flags and feedback as for
+    # every grader (a six-word essay is not scored, and says why)
     dev = essays("dev", PROMPT, 12)
+    sent = [{"id": str(e["essay_id"]), "text": e["essay"]} for e in dev] + [{"id": "short", "text": "Computers are good for us."}]
     r = requests.post(live_api + "/api/v1/grading-jobs", headers=auth, timeout=30,
-                      json={"model": model["id"], "essays": [{"id": str(e["essay_id"]), "text": e["essay"]} for e in dev]})
+                      json={"model": model["id"], "essays": sent})
     assert r.status_code == 202, r.text
     gj = wait_finished(live_api, r.json()["job"], auth, timeout=120)
     assert gj["status"] == "succeeded", gj
     results = all_results(live_api, gj, auth)
-    assert len(results) == 12 and all(x["model_version"] == model["id"] for x in results)
-    assert all(2 <= x["score"] <= 12 and set(x["traits"]) == {t["name"] for t in rubric["traits"]} for x in results)
+    assert len(results) == 13 and all(x["model_version"] == model["id"] for x in results)
+    short = next(x for x in results if x["essay_id"] == "short")
+    assert short["score"] is None and short["review_reasons"][0].startswith("too short"), short
+    scored = [x for x in results if x["essay_id"] != "short"]
+    assert all(2 <= x["score"] <= 12 and set(x["traits"]) == names for x in scored)
+    assert all(v in range(1, 7) for x in scored for v in x["traits"].values())
+    assert all(x["feedback"] and {"trait", "comment", "evidence"} <= set(x["feedback"][0]) for x in scored)
+    human = {str(e["essay_id"]): e["score"] for e in dev}
+    assert sum(abs(x["score"] - human[x["essay_id"]]) <= 1 for x in scored) >= 8, [(x["score"], human[x["essay_id"]]) for x in scored]
     # the default model with this rubric now uses the activated version
     r = requests.post(live_api + "/api/v1/grading-jobs", headers=auth, timeout=30,
                       json={"rubric": rubric, "essays": [{"id": "x", "text": dev[0]["essay"]}]})
@@ -126,7 +140,7 @@ def test_fine_tune_activate_grade_gate_cancel_tenancy(live_api, training_worker,
     random.Random(1).shuffle(scores)
     for e, s in zip(weak, scores):
         e["score"] = s
-    r = submit(live_api, auth, weak, rubric, "weak")
+    r = submit(live_api, auth, weak, rubric, "weak", method="head")
     wj = wait_finished(live_api, r.json()["job"], auth, timeout=120)
     assert wj["status"] == "succeeded", wj
     weak_model = requests.get(live_api + wj["links"]["results"], headers=auth, timeout=10).json()["results"][0]["model"]

@@ -90,6 +90,33 @@ def test_json_and_csv_submissions_are_queued_on_training(client, teacher, no_pub
     assert r.status_code == 422 and "method" in r.json["error"]["message"]
 
 
+def test_method_defaults_to_auto_and_stack_has_a_size_cap(client, teacher, no_publish, monkeypatch):
+    from app.store.db import session_scope
+    from app.store.tables import Job
+
+    ex = fake_examples(30)
+    r = client.post("/api/v1/fine-tune-jobs", json={"name": "j", "rubric": RUBRIC, "examples": ex},
+                    headers=teacher["headers"])
+    assert r.status_code == 202, r.json
+    rows = [(e["text"], e["score"], e["traits"]["ideas"]) for e in ex]
+    r2 = _post_csv(client, teacher, _csv(rows))
+    r3 = _post_csv(client, teacher, _csv(rows), method="stack")
+    assert r2.status_code == r3.status_code == 202, (r2.json, r3.json)
+    with session_scope() as s:
+        got = [s.get(Job, x.json["job"]["id"]).params["method"] for x in (r, r2, r3)]
+    assert got == ["auto", "auto", "stack"]
+    monkeypatch.setenv("EDUQ_STACK_MAX_EXAMPLES", "25")
+    before = _count_jobs()
+    r = client.post("/api/v1/fine-tune-jobs", json={"name": "j", "rubric": RUBRIC, "examples": ex, "method": "stack"},
+                    headers=teacher["headers"])
+    assert r.status_code == 422 and r.json["error"]["details"][0]["field"] == "method", r.json
+    assert "at most 25 examples" in r.json["error"]["message"]
+    # auto is not capped: it takes head above the cap (workers/ml/training/methods.py)
+    r = client.post("/api/v1/fine-tune-jobs", json={"name": "j", "rubric": RUBRIC, "examples": ex},
+                    headers=teacher["headers"])
+    assert r.status_code == 202 and _count_jobs() == before + 1
+
+
 def _queued_job(teacher_id: str, n: int = 30, method: str = "head", hp: dict | None = None) -> str:
     from app.lifecycle import jobs as jobsvc
     from app.store.accounts import Principal
@@ -186,6 +213,36 @@ def test_training_job_end_to_end_in_process_and_cancel(pg_url, monkeypatch, tmp_
         assert s.scalar(select(func.count()).select_from(GraderModel).where(GraderModel.job_id == job3)) == 0
 
 
+def test_stack_training_job_in_process_stores_a_version_the_cache_serves(pg_url, monkeypatch, tmp_path):
+    """The task body with method stack: a version with per-trait metrics, its artifacts checksummed, and
+    the grading process's cache loads it as a StackedGrader."""
+    from app.store.db import session_scope
+    from app.store.model_store import dir_checksum
+    from app.store.tables import GraderModel, Job
+    from workers.ml.grading.stacked import StackedGrader
+    from workers.runtime import training as runner
+    from workers.runtime.finetuned_cache import GraderCache
+
+    monkeypatch.setenv("EDUQ_MODEL_STORE", str(tmp_path / "store"))
+    monkeypatch.setattr("app.lifecycle.claims.after_finish", lambda f: None)
+    tid, _ = make_teacher()
+    job_id = _queued_job(tid, 48, method="stack")
+    out = runner.run_training(job_id)
+    assert "model" in out, out
+    with session_scope() as s:
+        job = s.get(Job, job_id)
+        m = s.get(GraderModel, out["model"])
+        assert job.status == "succeeded" and m.method == "stack" and job.params["progress"]["stage"] == "done"
+        assert set(m.metrics["traits"]) == {"ideas"} and {"qwk", "smd", "ece"} <= set(m.metrics["traits"]["ideas"])
+        assert m.metrics["n_train"] + m.metrics["n_validation"] == 48 and "cv" in m.metrics
+        uri, checksum = m.artifact_uri, m.checksum
+    path = uri[len("file://"):]
+    assert dir_checksum(path) == checksum
+    assert sorted(p.name for p in __import__("pathlib").Path(path).iterdir()) == ["config.json", "stack.joblib"]
+    g = GraderCache(size=2).get(out["model"])
+    assert isinstance(g, StackedGrader) and g.version == out["model"]
+
+
 def _model(teacher_id: str, qwk: float, smd: float = 0.0, status: str = "candidate"):
     from app.store.db import session_scope
     from app.store.grader_models import rubric_key
@@ -228,3 +285,24 @@ def test_registry_gate_tenancy_and_activation(client, teacher, other_teacher):
     assert r.status_code == 422
     assert client.delete(f"/api/v1/models/{good}", headers=h).status_code == 204
     assert client.get(f"/api/v1/models/{good}", headers=h).status_code == 404
+
+
+def test_grading_with_a_version_uses_a_sent_rubric_of_the_same_scale(teacher):
+    """A fine-tuned model grades on its own scale; a rubric sent with it on that scale is the one the job
+    keeps (its prompt and always_score count), another scale is a 422, none gives the model's own."""
+    from app.errors import ApiError
+    from app.store.accounts import Principal
+    from app.store.db import session_scope
+    from app.store.grader_models import resolve_grading_model
+    from app.store.tables import Teacher
+
+    mid = _model(teacher["id"], 0.8)
+    with session_scope() as s:
+        t = s.get(Teacher, teacher["id"])
+        who = Principal(t.id, t.school_id, t.role, t.email)
+    assert resolve_grading_model(who, mid, None) == (mid, RUBRIC)
+    mine = {**RUBRIC, "always_score": True, "prompt": "Describe a place you love, with details."}
+    assert resolve_grading_model(who, mid, mine) == (mid, mine)
+    with pytest.raises(ApiError) as e:
+        resolve_grading_model(who, mid, {**RUBRIC, "scale": {"min": 1, "max": 4, "step": 1}})
+    assert e.value.status == 422 and "another scale" in e.value.message

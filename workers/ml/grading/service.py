@@ -161,10 +161,11 @@ class GradingService:
                 out[i] = GradeFailure(f"{type(exc).__name__}: {exc}")
                 continue
             groups.setdefault(id(grader), (grader, []))[1].append(i)
+        shared = self._shared_pass(requests, groups)
         for grader, idx in groups.values():
             g = wrap(grader) if wrap else grader
             try:
-                for i, res in zip(idx, self._grade_group(g, [requests[i] for i in idx])):
+                for i, res in zip(idx, self._grade_group(g, [requests[i] for i in idx], shared.get(id(grader)))):
                     out[i] = res
             except Exception as exc:  # one bad essay must not sink its batch: isolate it
                 if len(idx) == 1:
@@ -177,6 +178,24 @@ class GradingService:
                     except Exception as one:
                         out[i] = GradeFailure(f"{type(one).__name__}: {one}")
         return out  # type: ignore[return-value]
+
+    def _shared_pass(self, requests: Sequence[GradeRequest], groups: dict) -> dict:
+        """One encoder pass for every group whose grader reads every hidden state of the process's
+        encoder (the ASAP graders, `stack` fine-tunes): {id(grader): its rows of that pass}. A batch
+        claimed across jobs mixes models; they share the pass instead of encoding once each."""
+        deep = [(key, idx) for key, (g, idx) in groups.items()
+                if getattr(g, "all_layers", False) and getattr(g, "encoder", None) is self.encoder]
+        if len(deep) < 2 or self.encoder is None:
+            return {}
+        from workers.ml.encoder import AllLayers
+
+        order = [i for _, idx in deep for i in idx]
+        emb = AllLayers(self.encoder).embed([requests[i].text for i in order])
+        out, at = {}, 0
+        for key, idx in deep:
+            out[key] = emb[at:at + len(idx)]
+            at += len(idx)
+        return out
 
     def warmup(self, model: str, rubric: dict | None = None) -> None:
         """One tiny request through the whole path (model, flags, feedback); raises instead of limping on."""

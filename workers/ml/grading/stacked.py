@@ -78,6 +78,7 @@ class StackedGrader:
             raise ValueError(f"model {model_id} reads {spec['n_states']} hidden states of {spec['dim']} dimensions; "
                              f"the encoder has {encoder.n_states} of {encoder.dim}")
         self.encoder = encoder
+        self.all_layers = True  # reads every hidden state: GradingService shares one pass with the ASAP graders
         self.embedder = AllLayers(encoder)
         self.emb_scale = A.embedding_scale(spec["weight"], spec["n_states"])
         self.bundle = joblib.load(path / "stack.joblib")  # the store verified every file's checksum first

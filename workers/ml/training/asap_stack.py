@@ -170,6 +170,18 @@ def fit_head(X2: np.ndarray, y: np.ndarray, lo: int, hi: int, folds: np.ndarray,
     return head, {"oof": oof, "oof_nested": nested, "oof_gbm": oof_g, "oof_lin": oof_l, **info}
 
 
+def fit_confidence(X: np.ndarray, hit: np.ndarray) -> dict:
+    """P(hit | X): a logistic regression on out-of-fold predictions; where every one hit (or none did),
+    the smoothed hit rate (k + 1) / (n + 2) for every essay."""
+    from sklearn.linear_model import LogisticRegression
+
+    if 0 < hit.sum() < len(hit):
+        lr = LogisticRegression(C=1.0, max_iter=1000).fit(X, hit)
+        return {"coef": lr.coef_.ravel().astype(np.float64), "intercept": float(lr.intercept_[0])}
+    rate = (float(hit.sum()) + 1.0) / (len(hit) + 2.0)
+    return {"coef": np.zeros(X.shape[1]), "intercept": float(np.log(rate / (1.0 - rate)))}
+
+
 def fit_member(Kng: np.ndarray, Kz: np.ndarray, Xng, Z: np.ndarray, base: np.ndarray, y: np.ndarray, lo: int, hi: int,
                folds: np.ndarray) -> tuple[dict, np.ndarray, dict]:
     """The holistic stage 1 (n-gram and embedding ridges, dual form) and stage 2 on one set of folds:
@@ -193,7 +205,6 @@ def train_prompt(p: str, rows: list[dict], emb: np.ndarray, feats: np.ndarray, X
     trainer.Stopped). Returns (model, CV figures, out-of-fold numbers: conf, raw, hit, and per trait
     (rows, stretched prediction, human score))."""
     from sklearn.decomposition import PCA
-    from sklearn.linear_model import LogisticRegression
 
     def check():
         if should_stop is not None and should_stop():
@@ -240,11 +251,7 @@ def train_prompt(p: str, rows: list[dict], emb: np.ndarray, feats: np.ndarray, X
     given = A.apply_thresholds(oof, head["thresholds"], lo, hi)
     hit = (np.abs(given - y) <= A.tolerance(lo, hi)).astype(int)
     cx = A.confidence_inputs(oof, oof_g, oof_l, head["thresholds"], lo, hi)
-    if 0 < hit.sum() < len(hit):
-        lr = LogisticRegression(C=1.0, max_iter=1000).fit(cx, hit)
-        model["confidence"] = {"coef": lr.coef_.ravel().astype(np.float64), "intercept": float(lr.intercept_[0])}
-    else:
-        model["confidence"] = None
+    model["confidence"] = fit_confidence(cx, hit)
     conf = A._logistic(model["confidence"], cx)
     raw = A.raw_confidence(oof, given, model["oof_rmse"], lo, hi)
     info = {"n": len(rows), "range": [int(lo), int(hi)],

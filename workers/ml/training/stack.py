@@ -84,15 +84,6 @@ def index_rows(examples: list[dict], rubric: dict) -> tuple[list[dict], dict]:
     return rows, {"score": [0, main.n - 1], "traits": {t: [0, sc.n - 1] for t, sc in traits}}
 
 
-def _logistic_fit(X: np.ndarray, hit: np.ndarray) -> dict | None:
-    from sklearn.linear_model import LogisticRegression
-
-    if not 0 < hit.sum() < len(hit):
-        return None
-    lr = LogisticRegression(C=1.0, max_iter=1000).fit(X, hit)
-    return {"coef": lr.coef_.ravel().astype(np.float64), "intercept": float(lr.intercept_[0])}
-
-
 def fit(examples: list[dict], rubric: dict, emb: np.ndarray, train_idx: np.ndarray, n_states: int, dim: int,
         seed: int = 13, log=None, should_stop=None, report=None) -> StackRun:
     """The stacked recipe on the training split (emb: every hidden state, unscaled, for every example)."""
@@ -120,7 +111,7 @@ def fit(examples: list[dict], rubric: dict, emb: np.ndarray, train_idx: np.ndarr
         tlo, thi = rub["traits"][t]
         given = A.apply_thresholds(pred, None, tlo, thi)
         hit = (np.abs(given - yt) <= A.tolerance(tlo, thi)).astype(int)
-        tconf[t] = _logistic_fit(trait_confidence_inputs(pred, tlo, thi), hit)
+        tconf[t] = S.fit_confidence(trait_confidence_inputs(pred, tlo, thi), hit)
         c = A._logistic(tconf[t], trait_confidence_inputs(pred, tlo, thi))
         tcv[t] = {"cv_qwk": info["traits"][t]["cv_qwk"], "oof_ece": round(stats.ece(c, hit), 4), "n": int(len(sel))}
     skipped = sorted(set(rub["traits"]) - set(model["traits"]))
