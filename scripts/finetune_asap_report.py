@@ -48,8 +48,40 @@ def wait(base, h, job, timeout=3600):
     return job
 
 
-def run(base: str, token: str, asap: Path, prompts: list[int], method: str | None = None) -> dict:
+def grade_dev(base: str, h: dict, model: str, rb: dict, dev: list[dict]) -> tuple[float, dict]:
+    """Grade the dev essays with `model` through the API (always_score: agreement on every essay);
+    (holistic QWK, {trait: QWK})."""
     from workers.ml.stats import qwk
+
+    r = requests.post(base + "/api/v1/grading-jobs", headers=h, timeout=300,
+                      json={"model": model, "rubric": {**rb, "always_score": True},
+                            "essays": [{"id": str(e["essay_id"]), "text": e["essay"]} for e in dev]})
+    r.raise_for_status()
+    gj = wait(base, h, r.json()["job"])
+    res, cursor = [], None
+    while True:
+        page = requests.get(base + gj["links"]["results"] + "?limit=500" + (f"&cursor={cursor}" if cursor else ""),
+                            headers=h, timeout=60).json()
+        res += page["results"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    got = {x["essay_id"]: x for x in res}
+    lo = rb["scale"]["min"]
+    human = [int(e["score"] - lo) for e in dev]
+    pred = [int(round(got[str(e["essay_id"])]["score"] - lo)) for e in dev]
+    trait_qwk = {}
+    for t in rb["traits"]:
+        tlo, thi = t["scale"]["min"], t["scale"]["max"]
+        have = [e for e in dev if t["name"] in (e.get("traits") or {})]
+        trait_qwk[t["name"]] = round(qwk([int(e["traits"][t["name"]] - tlo) for e in have],
+                                         [int(round(got[str(e["essay_id"])]["traits"][t["name"]] - tlo)) for e in have],
+                                         0, int(thi - tlo)), 4)
+    return round(qwk(human, pred, 0, int(rb["scale"]["max"] - lo)), 4), trait_qwk
+
+
+def run(base: str, token: str, asap: Path, prompts: list[int], method: str | None = None,
+        with_asap: bool = False) -> dict:
 
     h = {"Authorization": f"Bearer {token}"}
     rows = {}
@@ -73,32 +105,13 @@ def run(base: str, token: str, asap: Path, prompts: list[int], method: str | Non
                 - datetime.fromisoformat(job["created_at"].replace("Z", "+00:00"))).total_seconds()
         model = requests.get(base + job["links"]["results"], headers=h, timeout=30).json()["results"][0]["model"]
         dev = load(asap, "dev", p)
-        r = requests.post(base + "/api/v1/grading-jobs", headers=h, timeout=300,
-                          json={"model": model["id"], "rubric": {**rb, "always_score": True},  # agreement on every essay
-                                "essays": [{"id": str(e["essay_id"]), "text": e["essay"]} for e in dev]})
-        r.raise_for_status()
-        gj = wait(base, h, r.json()["job"])
-        res, cursor = [], None
-        while True:
-            page = requests.get(base + gj["links"]["results"] + "?limit=500" + (f"&cursor={cursor}" if cursor else ""),
-                                headers=h, timeout=60).json()
-            res += page["results"]
-            cursor = page["next_cursor"]
-            if not cursor:
-                break
-        got = {x["essay_id"]: x for x in res}
-        lo = rb["scale"]["min"]
-        human = [int(e["score"] - lo) for e in dev]
-        pred = [int(round(got[str(e["essay_id"])]["score"] - lo)) for e in dev]
-        trait_qwk = {}
-        for t in rb["traits"]:
-            tlo, thi = t["scale"]["min"], t["scale"]["max"]
-            have = [e for e in dev if t["name"] in (e.get("traits") or {})]
-            trait_qwk[t["name"]] = round(qwk([int(e["traits"][t["name"]] - tlo) for e in have],
-                                             [int(round(got[str(e["essay_id"])]["traits"][t["name"]] - tlo)) for e in have],
-                                             0, int(thi - tlo)), 4)
+        dev_qwk, trait_qwk = grade_dev(base, h, model["id"], rb, dev)
+        extra = {}
+        if with_asap:  # the shipped grader of this prompt through the same path: the like-for-like baseline
+            extra["asap_dev_qwk"], asap_traits = grade_dev(base, h, f"asap-{p}", rb, dev)
+            extra["asap_dev_trait_qwk"] = asap_traits
         metrics = model["metrics"]
-        rows[p] = {"dev_qwk": round(qwk(human, pred, 0, int(rb["scale"]["max"] - lo)), 4), "dev_trait_qwk": trait_qwk,
+        rows[p] = {"dev_qwk": dev_qwk, "dev_trait_qwk": trait_qwk, **extra,
                    "method": model["method"], "validation_qwk": metrics["qwk"],
                    "validation_mean_trait_qwk": metrics.get("mean_trait_qwk"), "validation_ece": metrics.get("ece"),
                    "n_train": metrics["n_train"], "n_dev": len(dev), "fine_tune_wall_s": round(wall, 1),
@@ -106,8 +119,13 @@ def run(base: str, token: str, asap: Path, prompts: list[int], method: str | Non
         print(p, rows[p], flush=True)
     mean = round(sum(r["dev_qwk"] for r in rows.values()) / len(rows), 4)
     pairs = [q for r in rows.values() for q in r["dev_trait_qwk"].values()]
-    return {"prompts": rows, "mean_dev_qwk": mean, "mean_dev_trait_qwk": round(sum(pairs) / max(len(pairs), 1), 4),
-            "method": method or "auto"}
+    out = {"prompts": rows, "mean_dev_qwk": mean, "mean_dev_trait_qwk": round(sum(pairs) / max(len(pairs), 1), 4),
+           "method": method or "auto"}
+    if with_asap:
+        out["asap_mean_dev_qwk"] = round(sum(r["asap_dev_qwk"] for r in rows.values()) / len(rows), 4)
+        ap = [q for r in rows.values() for q in r["asap_dev_trait_qwk"].values()]
+        out["asap_mean_dev_trait_qwk"] = round(sum(ap) / max(len(ap), 1), 4)
+    return out
 
 
 def main() -> None:
@@ -118,6 +136,8 @@ def main() -> None:
     ap.add_argument("--asap", default=str(ROOT.parent / "shared" / "data" / "asap"))
     ap.add_argument("--prompts", default="1,2,3,4,5,6,7,8")
     ap.add_argument("--method", default=None, help="the fine-tune method (default: none sent, the API's auto)")
+    ap.add_argument("--with-asap", action="store_true",
+                    help="also grade dev with the shipped asap-N grader through the same path (the baseline)")
     ap.add_argument("--out", default="finetune_asap_report.json")
     a = ap.parse_args()
     asap = Path(a.asap) if Path(a.asap).exists() else Path("/work/shared/data/asap")
@@ -142,7 +162,7 @@ def main() -> None:
             _, token = c.make_teacher()
         else:
             base, token = a.base, a.token
-        report = run(base, token, asap, prompts, a.method)
+        report = run(base, token, asap, prompts, a.method, a.with_asap)
     finally:
         for p in procs:
             p.stop()
@@ -156,6 +176,10 @@ def main() -> None:
               f"{r['validation_mean_trait_qwk']} | {r['validation_ece']} | {r['dev_qwk']} | {tq:.4f} | {r['fine_tune_wall_s']} |")
     print(f"mean dev QWK {report['mean_dev_qwk']}; mean dev trait QWK over the prompt-trait pairs "
           f"{report['mean_dev_trait_qwk']}")
+    if "asap_mean_dev_qwk" in report:
+        print("shipped ASAP graders through the same path: " + ", ".join(
+            f"{p} {r['asap_dev_qwk']}" for p, r in report["prompts"].items()) +
+              f"; mean {report['asap_mean_dev_qwk']}, traits {report['asap_mean_dev_trait_qwk']}")
 
 
 if __name__ == "__main__":
