@@ -41,11 +41,18 @@ def _lower(raw: str) -> str:
     return raw.strip().lower()
 
 
+def _flag(raw: str) -> bool:
+    v = raw.strip().lower()
+    if v not in ("0", "1", "true", "false", "yes", "no", "on", "off"):
+        raise ValueError(f"must be 1 or 0 (true/false), not {raw!r}")
+    return v in ("1", "true", "yes", "on")
+
+
 def _comma_list(raw: str) -> tuple:
     return tuple(o.strip() for o in raw.split(",") if o.strip())
 
 
-_WHAT = {int: "an integer", float: "a number"}
+_WHAT = {int: "an integer", float: "a number", _flag: "1 or 0"}
 
 
 def _env(name: str, default: Any, parse: Callable[[str], Any] = str, blank: Any = _RAW) -> Any:
@@ -121,6 +128,8 @@ class Settings:
     train_lease_s: float = _env("EDUQ_TRAIN_LEASE_S", 120.0, float)
     train_heartbeat: float | None = _env("EDUQ_TRAIN_HEARTBEAT_S", None, float, _DEFAULT)  # see train_heartbeat_s
     train_processes: int = _env("EDUQ_TRAIN_PROCESSES", 1, int)
+    # the benchmark-only grader 'noop' (bench/platform.py): never set in production
+    bench_mode: bool = _env("EDUQ_BENCH_MODE", False, _flag, _DEFAULT)
     train_budget_s: float = _env("EDUQ_TRAIN_BUDGET_S", 3600.0, float)  # method auto on CUDA: time for the candidates
     stack_max_examples: int = _env("EDUQ_STACK_MAX_EXAMPLES", 6000, int)  # method stack: most examples per job
     train_threads: int | None = _env("EDUQ_TRAIN_THREADS", None, int, _DEFAULT)  # None: torch's default

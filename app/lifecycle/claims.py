@@ -20,9 +20,10 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.lifecycle import job_metrics as metrics
+from app.lifecycle.fair_share import ActiveJob, fair_shares
 from app.lifecycle.webhooks import enqueue
 from app.store.db import session_scope
-from app.store.tables import Essay, GradingResult, Job, LessonPlan, utcnow
+from app.store.tables import Essay, GradingResult, Job, LessonPlan, School, utcnow
 
 _WORKER_ID: tuple[int, str] | None = None
 
@@ -82,21 +83,78 @@ class Batch:
 ITEM = {"grading": Essay, "lesson": LessonPlan}
 
 
+JOB_KIND = {"grading": "grading", "lesson": "lesson"}
+JOBS_PER_TEACHER = 4  # the oldest jobs with claimable work a claim considers per teacher
+
+
+def _claimable(Item, now):
+    return or_(Item.status == "pending", and_(Item.status == "claimed", Item.claimed_until < now))
+
+
+def _active_jobs(s: Session, kind: str, now) -> list[ActiveJob]:
+    """Each teacher's oldest few jobs of `kind` that have claimable items (one statement)."""
+    Item = ITEM[kind]
+    has_work = select(Item.id).where(Item.job_id == Job.id, _claimable(Item, now)).exists()
+    rn = func.row_number().over(partition_by=Job.teacher_id, order_by=(Job.created_at, Job.id)).label("rn")
+    inner = (select(Job.id, Job.school_id, Job.teacher_id, Job.created_at, rn)
+             .where(Job.kind == JOB_KIND[kind], Job.status.in_(("queued", "running")), has_work).subquery())
+    rows = s.execute(select(inner.c.id, inner.c.school_id, inner.c.teacher_id, inner.c.created_at)
+                     .where(inner.c.rn <= JOBS_PER_TEACHER)).all()
+    return [ActiveJob(r.id, r.school_id, r.teacher_id, r.created_at) for r in rows]
+
+
+def _job_items(s: Session, Item, job_id: str, n: int, now, taken: list[str]) -> list[str]:
+    """Up to n claimable items of one job, in order, locked (SKIP LOCKED), none of `taken` (what this
+    claim already locked): pending ones by position (the index ix_*_job_status_position), then any
+    whose claim expired."""
+    lock = {"skip_locked": True}
+    fresh = [Item.id.not_in(taken)] if taken else []
+    ids = list(s.scalars(select(Item.id).where(Item.job_id == job_id, Item.status == "pending", *fresh)
+                         .order_by(Item.position).limit(n).with_for_update(**lock)).all())
+    if len(ids) < n:
+        ids += s.scalars(select(Item.id).where(Item.job_id == job_id, Item.status == "claimed", Item.claimed_until < now,
+                                               *fresh)
+                         .order_by(Item.position).limit(n - len(ids)).with_for_update(**lock)).all()
+    return ids
+
+
+def _fair_ids(s: Session, kind: str, limit: int, now) -> list[str]:
+    """Up to `limit` claimable item ids in the fair order across schools and teachers (fair_share.py)."""
+    Item = ITEM[kind]
+    jobs = _active_jobs(s, kind, now)
+    if not jobs:
+        return []
+    schools = sorted({j.school_id for j in jobs})
+    weights = dict(s.execute(select(School.id, School.share_weight).where(School.id.in_(schools))).all()) \
+        if len(schools) > 1 else {}
+    by_id = {j.id: j for j in jobs}
+    ids: list[str] = []
+    taken: dict[str, list[str]] = {}
+    for _ in range(3):  # what a job could not fill goes to the others
+        shares = fair_shares(list(by_id.values()), limit - len(ids), weights)
+        if not shares:
+            break
+        for job_id, q in shares:
+            got = _job_items(s, Item, job_id, q, now, taken.get(job_id, []))
+            taken.setdefault(job_id, []).extend(got)
+            ids += got
+            if len(got) < q:
+                by_id[job_id].room = 0
+        if len(ids) >= limit:
+            break
+    return ids
+
+
 def claim(kind: str, limit: int, lease_s: float, max_attempts: int, worker: str | None = None) -> Batch:
-    """Claim up to `limit` claimable items of `kind`, oldest job first. One short transaction."""
+    """Claim up to `limit` claimable items of `kind` in the fair order (fair_share.py): schools by
+    weight, teachers equally, each teacher's oldest job first. One short transaction."""
     Item = ITEM[kind]
     worker = worker or worker_id()
     now = utcnow()
     batch = Batch()
     finished: list[Finished] = []
     with session_scope() as s:
-        ids = s.scalars(
-            select(Item.id)
-            .where(or_(Item.status == "pending", and_(Item.status == "claimed", Item.claimed_until < now)))
-            .order_by(Item.created_at, Item.job_id, Item.position)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        ).all()
+        ids = _fair_ids(s, kind, limit, now)
         if not ids:
             return batch
         payload_col = Item.text if kind == "grading" else Item.request
@@ -287,7 +345,5 @@ def claimable_job(kind: str) -> str | None:
     """A job with claimable work of `kind` (a pending item, or one whose lease expired), or None: one
     indexed probe (ix_essays_status_claim / ix_lesson_plans_status_claim), cheap when there is none."""
     Item = ITEM[kind]
-    now = utcnow()
     with session_scope() as s:
-        return s.scalar(select(Item.job_id).where(
-            or_(Item.status == "pending", and_(Item.status == "claimed", Item.claimed_until < now))).limit(1))
+        return s.scalar(select(Item.job_id).where(_claimable(Item, utcnow())).limit(1))

@@ -26,6 +26,7 @@ from app.store.views import decode_cursor, encode_cursor, iso
 from workers.ml.grading.asap import ARTIFACTS, rubric_from_meta
 
 BUILTIN_GRADERS = {"default"}
+NOOP = "noop"  # the benchmark-only grader (EDUQ_BENCH_MODE=1)
 ASAP_MODEL = re.compile(r"^asap-([0-9]{1,2})$")
 
 
@@ -107,6 +108,15 @@ def _same_scale(a: dict, b: dict) -> bool:
 
 def resolve_grading_model(who: Principal, model: str, rubric: dict | None) -> tuple[str, dict]:
     """Return (model id, rubric to grade against) or a 422/404 naming the problem."""
+    if model == NOOP:
+        if not settings().bench_mode:
+            raise ApiError(422, "Model 'noop' is a benchmark-only grader; it is accepted only when EDUQ_BENCH_MODE=1 "
+                                "is set on the API and the workers.", "validation_error",
+                           [{"field": "model", "message": "'noop' needs EDUQ_BENCH_MODE=1."}])
+        if rubric is None:
+            raise ApiError(422, "A rubric is required with the model 'noop'.", "validation_error",
+                           [{"field": "rubric", "message": "Missing data for required field."}])
+        return model, rubric
     if model in BUILTIN_GRADERS:
         if rubric is None:
             raise ApiError(422, "A rubric is required with the default model.", "validation_error",

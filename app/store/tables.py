@@ -40,6 +40,8 @@ class School(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("sch"))
     name: Mapped[str] = mapped_column(String(200), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # the school's share of the workers when schools compete for them (app/lifecycle/fair_share.py)
+    share_weight: Mapped[float] = mapped_column(Float, default=1.0, server_default="1")
 
 
 class Teacher(Base):
@@ -72,6 +74,7 @@ class Job(Base):
         Index("ix_jobs_school_created", "school_id", "created_at"),
         Index("ix_jobs_teacher_created", "teacher_id", "created_at"),
         Index("ix_jobs_status_published", "status", "published_at"),
+        Index("ix_jobs_kind_status_created", "kind", "status", "created_at"),  # the fair claim's active jobs
     )
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("job"))
     kind: Mapped[str] = mapped_column(String(16))  # grading | lesson | fine_tune
@@ -109,6 +112,7 @@ class Essay(Base):
         UniqueConstraint("job_id", "client_id", name="uq_essays_job_client_id"),
         Index("ix_essays_status_claim", "status", "claimed_until"),
         Index("ix_essays_job_position", "job_id", "position"),
+        Index("ix_essays_job_status_position", "job_id", "status", "position"),  # a job's pending essays
     )
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("ess"))
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
@@ -152,6 +156,7 @@ class LessonPlan(Base):
     __table_args__ = (
         UniqueConstraint("job_id", "position", name="uq_lesson_plans_job_position"),
         Index("ix_lesson_plans_status_claim", "status", "claimed_until"),
+        Index("ix_lesson_plans_job_status_position", "job_id", "status", "position"),
     )
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("les"))
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))

@@ -276,3 +276,16 @@ def test_one_encoder_for_every_grader(loaded, finetuned):
     assert cache.encoder is enc
     # a `head` version loaded with it keeps it (no MiniLM of its own)
     assert isinstance(finetuned, FineTunedGrader) and finetuned.method == "head" and finetuned.encoder is enc
+
+
+def test_the_benchmark_only_noop_grader_gives_valid_results_without_a_model():
+    from workers.ml.grading.interface import RESULT_KEYS, GradeRequest
+    from workers.ml.grading.noop import NoopGrader
+    from workers.ml.grading.service import GradingService
+
+    rubric = {"name": "r", "scale": {"min": 1, "max": 5, "step": 0.5},
+              "traits": [{"name": "voice", "scale": {"min": 0, "max": 3, "step": 1}}]}
+    svc = GradingService.over(None, {"noop": NoopGrader()}, reviewer=object())  # the reviewer is never read
+    out = svc.grade([GradeRequest("Any text at all.", rubric, "noop"), GradeRequest("", rubric, "noop")])
+    assert [o["score"] for o in out] == [3.0, 3.0] and out[0]["traits"] == {"voice": 1.0}
+    assert set(RESULT_KEYS) <= set(out[0]) and out[0]["model_version"] == "noop" and out[0]["feedback"] == []
