@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
-.PHONY: install demo up test test-fast bench services train-default clean lint chaos load
+.PHONY: install demo up test test-fast bench bench-platform services train-default clean lint chaos load
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -35,17 +35,21 @@ services:
 # Tiers, fastest first: tests/fast needs no service (run with Postgres and Redis pointed at a closed
 # port, so a test that reaches for one fails), then tests/integration (Postgres, Redis, in process) and
 # tests/e2e (real gunicorn and Celery worker processes). tests/chaos: `make chaos`.
+# the grading end-to-end tests run on RabbitMQ too (the machine's, guest on loopback)
+AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672//
 NO_SERVICES := EDUQ_TEST_PG_ADMIN_URL=postgresql+psycopg://nobody@127.0.0.1:9/none EDUQ_TEST_REDIS_URL=redis://127.0.0.1:9/0
 
 test: $(STAMP) services
 	bash scripts/ensure_browser.sh
 	$(NO_SERVICES) $(BIN)/python -m pytest -q -p no:cacheprovider tests/fast
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/integration tests/e2e
+	EDUQ_TEST_BROKER_URL=$(AMQP_URL) $(BIN)/python -m pytest -q -p no:cacheprovider tests/e2e/test_grading_e2e.py
 
 test-fast: $(STAMP)
 	$(NO_SERVICES) $(BIN)/python -m pytest -q -p no:cacheprovider tests/fast
 
-# fault tests: restart Redis, stop Postgres, kill the API, poison essays (~8 min; see docs/reliability.md)
+# fault tests: restart Redis and RabbitMQ, stop Postgres, kill the API and a worker (on both brokers), poison
+# essays (~10 min; see docs/reliability.md)
 chaos: $(STAMP) services
 	EDUQ_CHAOS=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/chaos
 
@@ -55,6 +59,11 @@ load: $(STAMP) services
 
 bench: $(STAMP) services
 	$(BIN)/python bench/run.py
+
+# the platform's own ceiling with the benchmark-only grader noop (EDUQ_BENCH_MODE=1): 1, 2 and 4 worker
+# processes at 10,000 and 100,000 essays in 30-essay jobs; table + var/bench_platform.json
+bench-platform: $(STAMP) services
+	$(BIN)/python bench/platform.py
 
 train-default: $(STAMP)
 	$(BIN)/python -m workers.ml.training.default_head --data ../shared/data/asap/train.jsonl --out workers/ml/grading/artifacts/

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Start PostgreSQL and Redis where they are not running (CI machines usually have them up).
+# Start PostgreSQL, Redis and RabbitMQ where they are not running (CI machines usually have them up).
 set -u
 PGHOST=${PGHOST:-127.0.0.1}
 if ! pg_isready -h "$PGHOST" -p 5432 -q 2>/dev/null; then
@@ -16,4 +16,12 @@ if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
   for _ in $(seq 1 30); do redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && break; sleep 0.5; done
 fi
 redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null || { echo "Redis is not reachable on 127.0.0.1:6379" >&2; exit 1; }
-echo "services: PostgreSQL and Redis up"
+# RabbitMQ: the grading end-to-end tests and two fault tests run on it too (make test, make chaos)
+if ! rabbitmqctl await_online_nodes 1 -t 5 >/dev/null 2>&1; then
+  echo "starting RabbitMQ"
+  (rabbitmq-server -detached >/dev/null 2>&1 || rabbitmqctl start_app >/dev/null 2>&1) || true
+  rabbitmqctl await_startup -t 90 >/dev/null 2>&1 || true
+  rabbitmqctl start_app >/dev/null 2>&1 || true
+fi
+rabbitmqctl await_online_nodes 1 -t 30 >/dev/null 2>&1 || { echo "RabbitMQ is not running (rabbitmqctl)" >&2; exit 1; }
+echo "services: PostgreSQL, Redis and RabbitMQ up"

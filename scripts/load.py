@@ -134,14 +134,14 @@ def db_counts(db_url: str, job_ids: list[str]) -> dict:
             "inconsistent_jobs": inconsistent}
 
 
-def job_bodies(texts: list[str], n_essays: int, n_jobs: int) -> list[dict]:
+def job_bodies(texts: list[str], n_essays: int, n_jobs: int, model: str = "default") -> list[dict]:
     """The jobs' request bodies: n_essays essays spread over n_jobs jobs, texts taken in turn."""
     per_job = [n_essays // n_jobs + (1 if j < n_essays % n_jobs else 0) for j in range(n_jobs)]
     bodies, k = [], 0
     for j, n in enumerate(per_job):
         essays = [{"id": f"j{j}-e{i}", "text": texts[(k + i) % len(texts)]} for i in range(n)]
         k += n
-        bodies.append({"rubric": RUBRIC, "essays": essays})
+        bodies.append({"rubric": RUBRIC, "essays": essays, "model": model})
     return bodies
 
 
@@ -169,7 +169,8 @@ def start_api(port: int, env: dict, log_dir: Path) -> subprocess.Popen:
 
 
 def start_worker(env: dict, wlog: Path) -> subprocess.Popen:
-    """A one-process Celery worker on the grading and maintenance queues, logging to wlog."""
+    """A one-process Celery worker on the grading and maintenance queues, logging to wlog (several of them:
+    each its own process, the way a deployment scales workers out)."""
     return subprocess.Popen([str(BIN / "celery"), "-A", "workers.celery_app", "worker", "-Q",
                              "grading,maintenance", "-c", "1", "-P", "prefork", "-n",
                              f"load-{uuid.uuid4().hex[:6]}@%h", "--without-gossip", "--without-mingle",
@@ -346,16 +347,18 @@ def stop_procs(procs: list[subprocess.Popen]) -> None:
 
 
 def run(n_essays: int, n_jobs: int, n_clients: int, out: Path | None, log_dir: Path,
-        redis_url: str, timeout_s: float, keep_db: bool = False, poll_every_s: float = 5.0) -> dict:
-    """One load test against a fresh database and its own API and worker (see the module's docstring)."""
+        redis_url: str, timeout_s: float, keep_db: bool = False, poll_every_s: float = 5.0,
+        model: str = "default", workers: int = 1, extra_env: dict | None = None, on_db=None) -> dict:
+    """One load test against a fresh database and its own API and worker(s) (see the module's docstring).
+    on_db(db_url, report): called with the database before it is dropped (bench/platform.py reads it)."""
     import redis
 
-    bodies = job_bodies(load_texts(), n_essays, n_jobs)
+    bodies = job_bodies(load_texts(), n_essays, n_jobs, model)
     name = f"eduq_load_{uuid.uuid4().hex[:8]}"
     db_url = create_database(name)
     redis.Redis.from_url(redis_url).flushdb()
     log_dir.mkdir(parents=True, exist_ok=True)
-    env = stack_env(db_url, redis_url, log_dir)
+    env = {**stack_env(db_url, redis_url, log_dir), **(extra_env or {})}
     headers = prepare_db(env)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -364,11 +367,13 @@ def run(n_essays: int, n_jobs: int, n_clients: int, out: Path | None, log_dir: P
     try:
         api = start_api(port, env, log_dir)
         procs.append(api)
-        wlog = log_dir / "load-worker.log"
-        worker = start_worker(env, wlog)
-        procs.append(worker)
+        wlogs = [log_dir / f"load-worker{k or ''}.log" for k in range(workers)]
+        started = [start_worker(env, w) for w in wlogs]
+        procs += started
+        worker = started[0]
         wait_api(base, api, log_dir)
-        wait_worker(worker, wlog)
+        for w, wl in zip(started, wlogs):
+            wait_worker(w, wl)
         sampler = RssSampler(worker.pid)
         sampler.start()
 
@@ -380,6 +385,8 @@ def run(n_essays: int, n_jobs: int, n_clients: int, out: Path | None, log_dir: P
         returned = results_returned(base, headers, accepted)
         counts = db_counts(db_url, accepted)
         report = make_report(n_essays, n_jobs, n_clients, cl, accepted, returned, counts, elapsed, sampler.samples)
+        if on_db:
+            on_db(db_url, report)
         if out:
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(json.dumps(report, indent=2))

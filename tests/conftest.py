@@ -21,6 +21,10 @@ from sqlalchemy import create_engine, text
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = os.environ.get("EDUQ_TEST_PG_ADMIN_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
 REDIS_TEST_URL = os.environ.get("EDUQ_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+# the broker the tests' processes use: Redis, or RabbitMQ with EDUQ_TEST_BROKER_URL=amqp://... (make test runs
+# the grading end-to-end tests on both)
+BROKER_TEST_URL = os.environ.get("EDUQ_TEST_BROKER_URL", REDIS_TEST_URL)
+AMQP_TEST_URL = os.environ.get("EDUQ_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")  # the machine's RabbitMQ
 BIN = Path(sys.executable).parent
 LOOPBACK_RECEIVERS = "127.0.0.1/32"  # EDUQ_CALLBACK_ALLOWLIST for tests whose callback receiver runs here
 
@@ -80,7 +84,7 @@ def pg_url(tmp_path_factory):
     name = f"eduq_test_{uuid.uuid4().hex[:10]}"
     url = create_database(name)
     var = tmp_path_factory.mktemp("var")
-    use_env(DATABASE_URL=url, CELERY_BROKER_URL=REDIS_TEST_URL, EDUQ_VAR_DIR=str(var))
+    use_env(DATABASE_URL=url, CELERY_BROKER_URL=BROKER_TEST_URL, EDUQ_VAR_DIR=str(var))
     from app.store.migrate import upgrade
 
     upgrade(url)
@@ -97,8 +101,25 @@ def redis_client():
 
     r = redis.Redis.from_url(REDIS_TEST_URL)
     r.flushdb()
+    purge_broker()
     yield r
     r.flushdb()
+    purge_broker()
+
+
+def purge_broker(url: str = BROKER_TEST_URL) -> None:
+    """Empty a RabbitMQ broker's queues (Redis: flushdb above)."""
+    from app.lifecycle.broker import is_amqp, task_queues
+
+    if not is_amqp(url):
+        return
+    from kombu import Connection
+
+    with Connection(url, connect_timeout=5) as conn:
+        ch = conn.channel()
+        for q in task_queues(url):
+            q(ch).declare()
+            q(ch).purge()
 
 
 @pytest.fixture(scope="session")

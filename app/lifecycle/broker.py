@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from app.settings import settings
 
@@ -28,6 +28,20 @@ TASK_ROUTES = {
 }
 
 
+def is_amqp(broker_url: str) -> bool:
+    return broker_url.split(":", 1)[0] in ("amqp", "amqps", "pyamqp")
+
+
+def task_queues(broker_url: str) -> list[Queue]:
+    """The queues. On RabbitMQ: durable quorum queues (replicated, their messages survive a broker
+    restart) on topic exchanges, which Celery's native delayed delivery needs for the tasks' countdown
+    retries; elsewhere plain queues."""
+    if is_amqp(broker_url):
+        return [Queue(q, Exchange(q, type="topic", durable=True), routing_key=q, durable=True,
+                      queue_arguments={"x-queue-type": "quorum"}) for q in QUEUES]
+    return [Queue(q) for q in QUEUES]
+
+
 def _transport_options(broker_url: str) -> dict:
     if broker_url.startswith("filesystem"):
         folder = os.path.join(str(settings().var_dir), "broker")
@@ -41,6 +55,9 @@ def _transport_options(broker_url: str) -> dict:
             # kombu 5.7's broadcast (pidbox) exchange tables; its default is ./control in the working directory
             "control_folder": os.path.join(folder, "control"),
         }
+    if is_amqp(broker_url):
+        # publisher confirms: a publish returns once RabbitMQ has the message (the quorum queue's majority)
+        return {"confirm_publish": True}
     # Redis: an unacked message is redelivered after visibility_timeout. Grading tasks are
     # short (seconds per batch) and idempotent; training jobs hold a lease in Postgres instead.
     return {"visibility_timeout": settings().visibility_timeout_s,
@@ -87,8 +104,11 @@ def make_celery() -> Celery:
         broker_transport_options=_transport_options(cfg.broker_url),
         broker_connection_retry_on_startup=True,
         broker_connection_timeout=3,
-        task_queues=[Queue(q) for q in QUEUES],
+        task_queues=task_queues(cfg.broker_url),
         task_default_queue="maintenance",
+        task_default_exchange_type="topic" if is_amqp(cfg.broker_url) else "direct",
+        task_default_queue_type="quorum" if is_amqp(cfg.broker_url) else "classic",
+        worker_detect_quorum_queues=True,  # per-consumer prefetch, as quorum queues need
         task_routes=TASK_ROUTES,
         task_acks_late=True,  # a message is acked only after its work is written
         task_reject_on_worker_lost=True,  # a killed child's message goes back to the queue

@@ -5,6 +5,7 @@ import os
 from contextlib import contextmanager
 from typing import Iterator
 
+from prometheus_client import Counter
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -12,13 +13,26 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.settings import settings
 
+# every SQL statement this process sends (bench/platform.py divides it by the essays: statements per essay)
+STATEMENTS = Counter("eduq_db_statements", "SQL statements sent to the database")
+
 _engine: Engine | None = None
 DB_ERRORS = (OperationalError, InterfaceError)  # the database is away: retry later, never fail the work
 _factory: sessionmaker[Session] | None = None
 _pid: int | None = None
 
 
+def _count(*_args) -> None:
+    STATEMENTS.inc()
+
+
 def _make_engine(url: str) -> Engine:
+    eng = _new_engine(url)
+    event.listen(eng, "before_cursor_execute", _count)
+    return eng
+
+
+def _new_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":

@@ -20,7 +20,7 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from tests.conftest import BIN, Proc, make_teacher, proc_env, start_api, start_worker
+from tests.conftest import AMQP_TEST_URL, BIN, Proc, make_teacher, proc_env, purge_broker, start_api, start_worker
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = json.loads((ROOT / "app" / "demo" / "class_8b.json").read_text())
@@ -65,6 +65,15 @@ def redis_stop() -> None:
         time.sleep(0.2)
 
 
+def rabbitmq(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=120)
+
+
+def rabbitmq_up() -> bool:
+    return subprocess.run(["rabbitmqctl", "await_online_nodes", "1", "-t", "5"], capture_output=True,
+                          timeout=60).returncode == 0
+
+
 def pg_up() -> bool:
     return subprocess.run(["pg_isready", "-h", "127.0.0.1", "-p", "5432"], capture_output=True).returncode == 0
 
@@ -102,7 +111,11 @@ def start_beat(log_dir: Path, **extra) -> Proc:
 class Stack:
     """An API, a grading worker and beat for one test, stopped at the end whatever happens."""
 
-    def __init__(self, log_dir: Path, env: dict, worker_env: dict | None = None, beat: bool = True):
+    def __init__(self, log_dir: Path, env: dict, worker_env: dict | None = None, beat: bool = True,
+                 broker: str = "redis"):
+        if broker == "amqp":  # the machine's RabbitMQ instead of the tests' Redis
+            purge_broker(AMQP_TEST_URL)
+            env = {**env, "CELERY_BROKER_URL": AMQP_TEST_URL}
         self.log_dir, self.env = log_dir, env
         self.procs: list[Proc] = []
         self.api, self.base = start_api(log_dir, **env)
