@@ -63,7 +63,7 @@ bench: $(STAMP) services
 # the platform's own ceiling with the benchmark-only grader noop (EDUQ_BENCH_MODE=1): 1, 2 and 4 worker
 # processes at 10,000 and 100,000 essays in 30-essay jobs; table + var/bench_platform.json
 bench-platform: $(STAMP) services
-	$(BIN)/python bench/platform.py
+	$(BIN)/python bench/platform_ceiling.py
 
 train-default: $(STAMP)
 	$(BIN)/python -m workers.ml.training.default_head --data ../shared/data/asap/train.jsonl --out workers/ml/grading/artifacts/

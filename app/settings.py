@@ -128,7 +128,7 @@ class Settings:
     train_lease_s: float = _env("EDUQ_TRAIN_LEASE_S", 120.0, float)
     train_heartbeat: float | None = _env("EDUQ_TRAIN_HEARTBEAT_S", None, float, _DEFAULT)  # see train_heartbeat_s
     train_processes: int = _env("EDUQ_TRAIN_PROCESSES", 1, int)
-    # the benchmark-only grader 'noop' (bench/platform.py): never set in production
+    # the benchmark-only grader 'noop' (bench/platform_ceiling.py): never set in production
     bench_mode: bool = _env("EDUQ_BENCH_MODE", False, _flag, _DEFAULT)
     train_budget_s: float = _env("EDUQ_TRAIN_BUDGET_S", 3600.0, float)  # method auto on CUDA: time for the candidates
     stack_max_examples: int = _env("EDUQ_STACK_MAX_EXAMPLES", 6000, int)  # method stack: most examples per job

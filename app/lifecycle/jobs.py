@@ -50,8 +50,9 @@ def get_job(s: Session, job_id: str, who: Principal, for_update: bool = False) -
 def create_job(who: Principal, kind: str, *, body_hash: str, idempotency_key: str | None,
                fill: Callable[[Session, Job], None], model: str | None = None,
                rubric: dict | None = None, params: dict | None = None,
-               callback_url: str | None = None) -> tuple[dict, bool]:
-    """Insert a job and its items in one transaction, then publish its id.
+               callback_url: str | None = None, total: int = 0) -> tuple[dict, bool]:
+    """Insert a job (with its `total` items) and its items in one transaction, then publish its id.
+    fill(session, job) adds the items (a bulk insert: one statement however many there are).
 
     Returns (JobView, created). With an Idempotency-Key already used by this teacher: the same
     body returns the first job (created=False); another body is a 409.
@@ -65,7 +66,7 @@ def create_job(who: Principal, kind: str, *, body_hash: str, idempotency_key: st
         with session_scope() as s:
             job = Job(kind=kind, status="queued", teacher_id=who.teacher_id, school_id=who.school_id,
                       idempotency_key=idempotency_key, request_hash=body_hash, model=model,
-                      rubric=rubric, params=params, callback_url=callback_url,
+                      rubric=rubric, params=params, callback_url=callback_url, total=total,
                       created_at=now, updated_at=now, published_at=now, publish_count=1)
             s.add(job)
             s.flush()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -13,8 +14,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.settings import settings
 
-# every SQL statement this process sends (bench/platform.py divides it by the essays: statements per essay)
-STATEMENTS = Counter("eduq_db_statements", "SQL statements sent to the database")
+# every SQL statement this process sends, by the program it runs in (gunicorn: the API; celery: a worker);
+# bench/platform_ceiling.py divides them by the essays: statements per essay
+STATEMENTS = Counter("eduq_db_statements", "SQL statements sent to the database", ["program"])
+_PROGRAM = os.path.basename(sys.argv[0] or "python")[:40] if sys.argv else "python"
 
 _engine: Engine | None = None
 DB_ERRORS = (OperationalError, InterfaceError)  # the database is away: retry later, never fail the work
@@ -23,7 +26,7 @@ _pid: int | None = None
 
 
 def _count(*_args) -> None:
-    STATEMENTS.inc()
+    STATEMENTS.labels(_PROGRAM).inc()
 
 
 def _make_engine(url: str) -> Engine:

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from flask import request
 from flask_smorest import Blueprint
+from sqlalchemy import insert
 
 from app.errors import ApiError, problems_message
 from app.lifecycle import jobs as jobsvc
 from app.settings import settings
 from app.store.grader_models import resolve_grading_model
-from app.store.tables import Essay
+from app.store.tables import Essay, new_id
 from app.web.api.common import body_kind, form_json, idempotency_key, json_body, validate
 from app.web.auth import current, login_required
 from app.web.csvio import decode_upload, read_rows
@@ -83,14 +84,13 @@ def submit_grading():
     essays = data["essays"]
 
     def fill(s, job):
-        job.total = len(essays)
-        s.add_all(Essay(job_id=job.id, position=i, client_id=e["id"], text=e["text"],
-                        student_ref=e.get("student_ref"), created_at=job.created_at)
-                  for i, e in enumerate(essays))
+        s.execute(insert(Essay), [{"id": new_id("ess"), "job_id": job.id, "position": i, "client_id": e["id"],
+                                   "text": e["text"], "student_ref": e.get("student_ref"), "status": "pending",
+                                   "attempts": 0, "created_at": job.created_at} for i, e in enumerate(essays)])
 
     view, created = jobsvc.create_job(
         who, "grading", body_hash=jobsvc.request_hash(hash_src), idempotency_key=key, fill=fill,
-        model=model_id, rubric=rubric, callback_url=data.get("callback_url"))
+        model=model_id, rubric=rubric, callback_url=data.get("callback_url"), total=len(essays))
     return {"job": view}, (202 if created else 200)
 
 
