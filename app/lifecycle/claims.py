@@ -91,13 +91,14 @@ def _claimable(Item, now):
     return or_(Item.status == "pending", and_(Item.status == "claimed", Item.claimed_until < now))
 
 
-def _active_jobs(s: Session, kind: str, now) -> list[ActiveJob]:
-    """Each teacher's oldest few jobs of `kind` that have claimable items (one statement)."""
+def _active_jobs(s: Session, kind: str, now, skip: list[str] | None = None) -> list[ActiveJob]:
+    """Each teacher's oldest few jobs of `kind` that have claimable items, none of `skip` (one statement)."""
     Item = ITEM[kind]
     has_work = select(Item.id).where(Item.job_id == Job.id, _claimable(Item, now)).exists()
     rn = func.row_number().over(partition_by=Job.teacher_id, order_by=(Job.created_at, Job.id)).label("rn")
+    other = [Job.id.not_in(skip)] if skip else []
     inner = (select(Job.id, Job.school_id, Job.teacher_id, Job.created_at, rn)
-             .where(Job.kind == JOB_KIND[kind], Job.status.in_(("queued", "running")), has_work).subquery())
+             .where(Job.kind == JOB_KIND[kind], Job.status.in_(("queued", "running")), has_work, *other).subquery())
     rows = s.execute(select(inner.c.id, inner.c.school_id, inner.c.teacher_id, inner.c.created_at)
                      .where(inner.c.rn <= JOBS_PER_TEACHER)).all()
     return [ActiveJob(r.id, r.school_id, r.teacher_id, r.created_at) for r in rows]
@@ -121,16 +122,21 @@ def _job_items(s: Session, Item, job_id: str, n: int, now, taken: list[str]) -> 
 def _fair_ids(s: Session, kind: str, limit: int, now) -> list[str]:
     """Up to `limit` claimable item ids in the fair order across schools and teachers (fair_share.py)."""
     Item = ITEM[kind]
-    jobs = _active_jobs(s, kind, now)
-    if not jobs:
-        return []
-    schools = sorted({j.school_id for j in jobs})
-    weights = dict(s.execute(select(School.id, School.share_weight).where(School.id.in_(schools))).all()) \
-        if len(schools) > 1 else {}
-    by_id = {j.id: j for j in jobs}
+    by_id: dict[str, ActiveJob] = {}
+    weights: dict[str, float] = {}
     ids: list[str] = []
     taken: dict[str, list[str]] = {}
-    for _ in range(3):  # what a job could not fill goes to the others
+    for _ in range(4):  # what a job could not fill goes to the others
+        if all(j.room == 0 for j in by_id.values()):
+            # every job seen is exhausted for this claim (or its rows are locked by another worker's claim,
+            # SKIP LOCKED): the next oldest jobs with claimable work
+            more = _active_jobs(s, kind, now, skip=list(by_id))
+            if not more:
+                break
+            by_id.update((j.id, j) for j in more)
+            schools = sorted({j.school_id for j in by_id.values()})
+            weights = dict(s.execute(select(School.id, School.share_weight).where(School.id.in_(schools))).all()) \
+                if len(schools) > 1 else {}
         shares = fair_shares(list(by_id.values()), limit - len(ids), weights)
         if not shares:
             break
@@ -173,8 +179,13 @@ def claim(kind: str, limit: int, lease_s: float, max_attempts: int, worker: str 
         job_ids = sorted({r.job_id for r in rows})
         jobs = s.execute(select(Job.id, Job.rubric, Job.model, Job.status).where(Job.id.in_(job_ids))).all()
         batch.jobs = {j.id: {"rubric": j.rubric, "model": j.model} for j in jobs}
-        s.execute(update(Job).where(Job.id.in_(job_ids), Job.status == "queued")
-                  .values(status="running", started_at=now, updated_at=now, version=Job.version + 1))
+        # job rows locked in id order, as refresh_jobs locks them, and FOR NO KEY UPDATE: it does not wait on the
+        # KEY SHARE locks that other workers' result inserts take on their jobs (the foreign key)
+        queued = s.scalars(select(Job.id).where(Job.id.in_(job_ids), Job.status == "queued")
+                           .order_by(Job.id).with_for_update(key_share=True)).all()
+        if queued:
+            s.execute(update(Job).where(Job.id.in_(queued))
+                      .values(status="running", started_at=now, updated_at=now, version=Job.version + 1))
         if over:
             finished = refresh_jobs(s, kind, job_ids)
         batch.items = sorted((ClaimedItem(r.id, r.job_id, r.position, r.attempts, r[4]) for r in rows if r.id not in over),
@@ -222,13 +233,19 @@ def refresh_jobs(s: Session, kind: str, job_ids: list[str]) -> list[Finished]:
     finished: list[Finished] = []
     if not job_ids:
         return finished
+    # The jobs first, locked FOR NO KEY UPDATE in id order (FOR UPDATE would deadlock two writers whose batches
+    # share a job: each holds KEY SHARE on it from inserting results that reference it); THEN the counts, so
+    # that they see every other writer's committed items. Counted before the lock, two writers finishing
+    # the last essays of one job at once each saw only their own, and the job was never finished.
+    jobs = s.scalars(select(Job).where(Job.id.in_(sorted(job_ids))).order_by(Job.id)
+                     .with_for_update(key_share=True).execution_options(populate_existing=True)).all()
     counts: dict[str, dict[str, int]] = {}
     for job_id, status, n in s.execute(
         select(Item.job_id, Item.status, func.count()).where(Item.job_id.in_(job_ids)).group_by(Item.job_id, Item.status)
     ):
         counts.setdefault(job_id, {})[status] = n
     now = utcnow()
-    for job in s.scalars(select(Job).where(Job.id.in_(sorted(job_ids))).order_by(Job.id).with_for_update()):
+    for job in jobs:
         c = counts.get(job.id, {})
         done_n, failed_n = c.get("done", 0), c.get("failed", 0)
         left = c.get("pending", 0) + c.get("claimed", 0)

@@ -91,7 +91,8 @@ class GradingJobRequestSchema(StrictSchema):
                            metadata={"description": "Required with model 'default'; a fine-tuned model brings its own."})
     model = fields.String(load_default="default", validate=validate.Length(min=1, max=80), metadata={
         "description": "'default' (any rubric), a shipped per-prompt ASAP grader 'asap-1'..'asap-8' (brings its "
-                       "own rubric: the prompt's score range and traits), or the id of a fine-tuned model."})
+                       "own rubric: the prompt's score range and traits), or the id of a fine-tuned model; 'noop' (benchmark "
+                       "only) where EDUQ_BENCH_MODE=1 is set."})
     essays = fields.List(fields.Nested(EssaySchema), required=True)
     callback_url = fields.Url(load_default=None, allow_none=True, schemes={"http", "https"}, require_tld=False,
                               validate=public_callback)

@@ -30,7 +30,7 @@ class BackgroundWriter:
 
     def submit(self, items, results) -> None:
         self.wait()
-        self.pending = self.pool.submit(claims.write_grading_results, items, results)
+        self.pending = self.pool.submit(write_retrying, items, results)
 
     def wait(self) -> None:
         if self.pending is not None:
@@ -42,6 +42,23 @@ class BackgroundWriter:
             self.wait()
         finally:
             self.pool.shutdown(wait=True)
+
+
+def write_retrying(items, results, attempts: int = 3) -> int:
+    """claims.write_grading_results, tried again at once on a deadlock or another transient database error:
+    a failed write would leave the batch's essays claimed until their lease expires (a write is idempotent:
+    only the claim holder writes, one result per essay). Other errors, and the last attempt's, propagate."""
+    from sqlalchemy.exc import OperationalError
+
+    for attempt in range(1, attempts + 1):
+        try:
+            return claims.write_grading_results(items, results)
+        except OperationalError as exc:
+            if attempt == attempts:
+                raise
+            log.warning("writing a batch failed (%s); writing it again", type(exc.orig).__name__)
+            time.sleep(0.05 * attempt)
+    return 0
 
 
 def requests_of(batch: claims.Batch) -> list[GradeRequest]:
@@ -73,7 +90,7 @@ def grade_batch(batch: claims.Batch, writer: BackgroundWriter | None = None) -> 
     if writer is not None:
         writer.submit(items, results)
         return 0
-    return claims.write_grading_results(items, results)
+    return write_retrying(items, results)
 
 
 def run_grading(task, job_id: str) -> dict:

@@ -57,8 +57,12 @@ def _on_ready(sender=None, **_):
 
 
 def _idle() -> bool:
-    """No task of this worker is running or waiting in its main process."""
-    return not worker_state.active_requests and not worker_state.reserved_requests
+    """No task of this worker is running or due in its main process. A retry scheduled for later (an ETA:
+    a grading task waits out another worker's lease that way) is not work in hand: while it waits, the
+    poller still looks for claimable work, or that work would wait on the retry too."""
+    if worker_state.active_requests:
+        return False
+    return not any(getattr(r, "eta", None) is None for r in list(worker_state.reserved_requests))
 
 
 POLLER: IdlePoller | None = None

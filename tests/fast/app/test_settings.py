@@ -48,7 +48,9 @@ def _documents(default, cell: str) -> bool:
     shown = m.group(1)
     if isinstance(default, Path):
         return shown.strip("./") == default.relative_to(SETTINGS_ROOT).as_posix()
-    if isinstance(default, (int, float)) and not isinstance(default, bool):
+    if isinstance(default, bool):  # a flag is shown as it is set: 1 or 0
+        return shown.lower() in (("1", "true") if default else ("0", "false"))
+    if isinstance(default, (int, float)):
         try:
             return float(shown) == float(default)
         except ValueError:
@@ -185,3 +187,14 @@ def test_a_bad_number_names_the_variable(monkeypatch, var, value, what):
     monkeypatch.delenv(var)
     reset_settings()
     assert settings()
+
+
+def test_bench_mode_is_a_flag(monkeypatch):
+    assert settings().bench_mode is False
+    monkeypatch.setenv("EDUQ_BENCH_MODE", "1")
+    assert settings().bench_mode is True
+    monkeypatch.setenv("EDUQ_BENCH_MODE", "off")
+    assert settings().bench_mode is False
+    monkeypatch.setenv("EDUQ_BENCH_MODE", "maybe")
+    with pytest.raises(ValueError, match="EDUQ_BENCH_MODE must be 1 or 0"):
+        load_settings()

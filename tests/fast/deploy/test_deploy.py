@@ -557,3 +557,11 @@ def test_grafana_dashboard_has_the_panels():
                                              ROOT / "workers" / "runtime" / "worker_metrics.py"])
     for metric in set(re.findall(r"\b(eduq_[a-z_]+?)(?:_bucket|_sum|_count)?\b", joined)):
         assert f'"{metric}"' in source, f"{metric} is not defined in app/web/http_metrics.py or workers/runtime/worker_metrics.py"
+
+
+def test_nothing_deployed_turns_on_the_benchmark_only_grader():
+    """EDUQ_BENCH_MODE=1 admits the model 'noop' (docs/scaling.md): never in a deployment's files."""
+    files = [p for p in DEPLOY.rglob("*") if p.is_file()] + [ROOT / "Procfile"]
+    assert len(files) > 10
+    setting = [str(p.relative_to(ROOT)) for p in files if "EDUQ_BENCH_MODE" in p.read_text(errors="replace")]
+    assert setting == [], setting

@@ -128,3 +128,24 @@ def test_cancelled_essays_are_not_claimed(clean_queue):
     with session_scope() as s:
         s.execute(update(Essay).where(Essay.job_id == job_id).values(status="cancelled"))
     assert len(claims.claim("grading", 10, 60, 3)) == 0
+
+
+def test_two_writers_finishing_one_job_at_once_finish_it(clean_queue):
+    """Each writer locks the job before it counts the items: the second one, waiting on the lock, then
+    sees the first one's committed essay. (Counted before the lock, it saw that essay still claimed,
+    and the job stayed running with every essay done.)"""
+    job_id = make_job(2)
+    a = claims.claim("grading", 1, 60, 3, worker="wA").items[0]
+    b = claims.claim("grading", 1, 60, 3, worker="wB").items[0]
+    wrote = []
+    with session_scope() as s:  # writer A, up to its refresh, not yet committed
+        s.execute(update(Essay).where(Essay.id == a.id).values(status="done", claimed_by=None, claimed_until=None))
+        claims.refresh_jobs(s, "grading", [job_id])
+        t = threading.Thread(target=lambda: wrote.append(
+            claims.write_grading_results([b], {b.id: fake_result()}, worker="wB")))
+        t.start()
+        time.sleep(0.5)  # writer B is now waiting for the job's row
+    t.join(timeout=30)
+    assert wrote == [1]
+    status, done, failed, total, _ = job_row(job_id)
+    assert (status, done, failed, total) == ("succeeded", 2, 0, 2)

@@ -67,10 +67,13 @@ def targets(examples: list[dict], rubric: dict) -> tuple[np.ndarray, np.ndarray,
     return Y, M, names
 
 
-def embed_in_chunks(texts: list[str], max_length: int, report=None, should_stop=None, chunk: int = 64) -> np.ndarray:
+def embed_in_chunks(texts: list[str], max_length: int, report=None, should_stop=None, chunk: int = 64,
+                    embedder=None) -> np.ndarray:
+    """The texts' embeddings in chunks, with progress ("embedding", done/total) and cancel between chunks.
+    embedder: anything with embed(texts) and dim (encoder.AllLayers for `stack`); default the shared encoder."""
     from workers.ml.training.trainer import Stopped
 
-    enc = get_encoder(max_length)
+    enc = embedder or get_encoder(max_length)
     out = []
     for s in range(0, len(texts), chunk):
         if should_stop and should_stop():
@@ -78,7 +81,7 @@ def embed_in_chunks(texts: list[str], max_length: int, report=None, should_stop=
         out.append(enc.embed(texts[s:s + chunk]))
         if report:
             report({"stage": "embedding", "done": min(len(texts), s + chunk), "total": len(texts)})
-    return np.concatenate(out) if out else np.zeros((0, 384), np.float32)
+    return np.concatenate(out) if out else np.zeros((0, enc.dim), np.float32)
 
 
 def prepare(examples: list[dict], rubric: dict, cfg: TrainConfig, fraction: float,

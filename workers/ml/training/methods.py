@@ -102,8 +102,9 @@ def _train_one(method, params, examples, rubric, workdir: Path, model_id, report
 
 
 def _train_stack(params, examples, rubric, workdir: Path, model_id, report, should_stop) -> Trained:
+    from workers.ml.encoder import AllLayers
     from workers.ml.training import stack
-    from workers.ml.training.finetune import get_encoder, split
+    from workers.ml.training.finetune import embed_in_chunks, get_encoder, split
 
     t0 = time.monotonic()
     main, _ = rubric_scales(rubric)
@@ -113,7 +114,7 @@ def _train_stack(params, examples, rubric, workdir: Path, model_id, report, shou
     if report:
         report({"stage": "preparing", "examples": len(examples)}, force=True)
     enc = get_encoder(512)
-    emb = stack.embed([e["text"] for e in examples], enc, report, should_stop)
+    emb = embed_in_chunks([e["text"] for e in examples], enc.max_length, report, should_stop, embedder=AllLayers(enc))
     embed_s = time.monotonic() - t0
     run = stack.fit(examples, rubric, emb, tr, enc.n_states, enc.dim, seed=seed, should_stop=should_stop, report=report)
     if report:

@@ -57,22 +57,6 @@ class StackRun:
         return {"model": self.model, "trait_confidence": self.trait_confidence}
 
 
-def embed(texts: list[str], encoder, report=None, should_stop=None, chunk: int = 64) -> np.ndarray:
-    """Every hidden state of the shared encoder (encoder.AllLayers), in chunks, with progress and cancel."""
-    from workers.ml.encoder import AllLayers
-    from workers.ml.training.trainer import Stopped
-
-    emb = AllLayers(encoder)
-    out = []
-    for s in range(0, len(texts), chunk):
-        if should_stop and should_stop():
-            raise Stopped()
-        out.append(emb.embed(texts[s:s + chunk]))
-        if report:
-            report({"stage": "embedding", "done": min(len(texts), s + chunk), "total": len(texts)})
-    return np.concatenate(out) if out else np.zeros((0, emb.dim), np.float32)
-
-
 def index_rows(examples: list[dict], rubric: dict) -> tuple[list[dict], dict]:
     """Scores as point indices, and the recipe's integer scales {"score": [0, n-1], "traits": {t: [0, n-1]}}."""
     main, traits = rubric_scales(rubric)
@@ -111,8 +95,9 @@ def fit(examples: list[dict], rubric: dict, emb: np.ndarray, train_idx: np.ndarr
         tlo, thi = rub["traits"][t]
         given = A.apply_thresholds(pred, None, tlo, thi)
         hit = (np.abs(given - yt) <= A.tolerance(tlo, thi)).astype(int)
-        tconf[t] = S.fit_confidence(trait_confidence_inputs(pred, tlo, thi), hit)
-        c = A._logistic(tconf[t], trait_confidence_inputs(pred, tlo, thi))
+        cx = trait_confidence_inputs(pred, tlo, thi)
+        tconf[t] = S.fit_confidence(cx, hit)
+        c = A._logistic(tconf[t], cx)
         tcv[t] = {"cv_qwk": info["traits"][t]["cv_qwk"], "oof_ece": round(stats.ece(c, hit), 4), "n": int(len(sel))}
     skipped = sorted(set(rub["traits"]) - set(model["traits"]))
     p = plain(emb[tr], dim).astype(np.float64)
