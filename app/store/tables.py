@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -74,7 +75,9 @@ class Job(Base):
         Index("ix_jobs_school_created", "school_id", "created_at"),
         Index("ix_jobs_teacher_created", "teacher_id", "created_at"),
         Index("ix_jobs_status_published", "status", "published_at"),
-        Index("ix_jobs_kind_status_created", "kind", "status", "created_at"),  # the fair claim's active jobs
+        # the fair claim's active jobs (app/lifecycle/claims.py:_active_jobs): only queued and running ones
+        Index("ix_jobs_active", "kind", "teacher_id", "created_at",
+              postgresql_where=text("status IN ('queued', 'running')"), sqlite_where=text("status IN ('queued', 'running')")),
     )
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("job"))
     kind: Mapped[str] = mapped_column(String(16))  # grading | lesson | fine_tune

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from app.lifecycle import claims
 from app.settings import settings
+from app.store.db import DB_ERRORS
 from workers.ml.grading.interface import GradeFailure, GradeRequest
 from workers.runtime import faults, models
 from workers.runtime import worker_metrics as metrics
@@ -48,12 +49,10 @@ def write_retrying(items, results, attempts: int = 3) -> int:
     """claims.write_grading_results, tried again at once on a deadlock or another transient database error:
     a failed write would leave the batch's essays claimed until their lease expires (a write is idempotent:
     only the claim holder writes, one result per essay). Other errors, and the last attempt's, propagate."""
-    from sqlalchemy.exc import OperationalError
-
     for attempt in range(1, attempts + 1):
         try:
             return claims.write_grading_results(items, results)
-        except OperationalError as exc:
+        except DB_ERRORS as exc:
             if attempt == attempts:
                 raise
             log.warning("writing a batch failed (%s); writing it again", type(exc.orig).__name__)

@@ -71,3 +71,22 @@ def test_a_fork_waits_for_the_poll_in_progress():
     finally:
         release.set()
         poller.stop()
+
+
+def test_a_worker_holding_only_retries_scheduled_for_later_is_idle(monkeypatch):
+    """A grading task that waits out another worker's lease is retried with a countdown (an ETA request held
+    by the worker): the worker must still look for claimable work meanwhile (workers/tasks/process.py)."""
+    from types import SimpleNamespace
+
+    from workers.tasks import process
+
+    state = process.worker_state
+    monkeypatch.setattr(state, "active_requests", set())
+    monkeypatch.setattr(state, "reserved_requests", {SimpleNamespace(eta="2026-12-07T09:00:00+00:00")})
+    assert process._idle() is True
+    monkeypatch.setattr(state, "reserved_requests", {SimpleNamespace(eta="2026-12-07T09:00:00+00:00"),
+                                                     SimpleNamespace(eta=None)})
+    assert process._idle() is False  # a message due now is work in hand
+    monkeypatch.setattr(state, "reserved_requests", set())
+    monkeypatch.setattr(state, "active_requests", {SimpleNamespace(eta=None)})
+    assert process._idle() is False

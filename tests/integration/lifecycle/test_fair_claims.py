@@ -93,12 +93,15 @@ def test_the_hot_queries_use_indexes(clean_queue):
             "a job's pending essays (claim)": (
                 f"SELECT id FROM essays WHERE job_id = '{job}' AND status = 'pending' ORDER BY position LIMIT 32",
                 "ix_essays_job_status_position"),
-            "active jobs (claim)": (
-                "SELECT id FROM jobs WHERE kind = 'grading' AND status IN ('queued', 'running') ORDER BY created_at",
-                "ix_jobs_kind_status_created"),
-            "does a job have claimable essays (claim)": (
-                f"SELECT 1 FROM essays WHERE job_id = '{job}' AND (status = 'pending' OR "
-                f"(status = 'claimed' AND claimed_until < {now})) LIMIT 1", "ix_essays_job_status_position"),
+            "a teacher's active jobs in age order (claim)": (
+                f"SELECT id FROM jobs WHERE kind = 'grading' AND teacher_id = '{a}' AND status IN ('queued', 'running') "
+                "ORDER BY created_at LIMIT 4", "ix_jobs_active"),
+            "does a job have pending essays (claim)": (
+                f"SELECT 1 FROM essays WHERE job_id = '{job}' AND status = 'pending' LIMIT 1",
+                "ix_essays_job_status_position"),
+            "does a job have expired claims (claim)": (
+                f"SELECT 1 FROM essays WHERE job_id = '{job}' AND status = 'claimed' AND claimed_until < {now} LIMIT 1",
+                "ix_essays_job_status_position"),
             "a job's progress (write)": (
                 f"SELECT status, count(*) FROM essays WHERE job_id = '{job}' GROUP BY status",
                 "ix_essays_job_status_position"),
