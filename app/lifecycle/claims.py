@@ -83,7 +83,6 @@ class Batch:
 ITEM = {"grading": Essay, "lesson": LessonPlan}
 
 
-JOB_KIND = {"grading": "grading", "lesson": "lesson"}
 JOBS_PER_TEACHER = 4  # the oldest jobs with claimable work a claim considers per teacher
 
 
@@ -106,7 +105,7 @@ def _active_jobs(s: Session, kind: str, now, skip: list[str] | None = None) -> l
     its cost follows the teachers waiting, not the jobs or essays stored. SQLite (the embedded default):
     a window over the active jobs."""
     Item = ITEM[kind]
-    active = [Job.kind == JOB_KIND[kind], Job.status.in_(("queued", "running"))]
+    active = [Job.kind == kind, Job.status.in_(("queued", "running"))]  # an item kind is its job kind
     other = [Job.id.not_in(skip)] if skip else []
     if s.get_bind().dialect.name == "postgresql":
         teachers = select(Job.teacher_id).where(*active).distinct().subquery("t")

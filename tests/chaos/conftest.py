@@ -169,6 +169,26 @@ def grading_body(n: int, tag: str, poison_at: int | None = None, marker: str = "
     return {"rubric": RUBRIC, "essays": essays}
 
 
+def submit_until_working(st, auth: dict, tag: str, n_jobs: int = 8, per_job: int = 16) -> list[str]:
+    """Submit n_jobs grading jobs, then wait until the worker is inside the work (the first job has 8
+    essays graded) while the last job is still queued: the moment a fault must hit. Returns the job ids."""
+    job_ids = []
+    for k in range(n_jobs):
+        r = requests.post(st.base + "/api/v1/grading-jobs", json=grading_body(per_job, f"{tag}{k}"), headers=auth,
+                          timeout=30)
+        assert r.status_code == 202, r.text
+        job_ids.append(r.json()["job"]["id"])
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        v = requests.get(f"{st.base}/api/v1/jobs/{job_ids[0]}", headers=auth, timeout=10).json()["job"]
+        if v["progress"]["done"] >= 8:
+            break
+        time.sleep(0.2)
+    last = requests.get(f"{st.base}/api/v1/jobs/{job_ids[-1]}", headers=auth, timeout=10).json()["job"]
+    assert last["status"] == "queued", "the fault must hit while jobs are still queued"
+    return job_ids
+
+
 def wait_all_finished(base_of, headers: dict, job_ids: list[str], timeout: float = 300) -> dict[str, dict]:
     """Poll until every job is finished. `base_of` is a callable (the API may move ports)."""
     left = set(job_ids)

@@ -16,6 +16,7 @@ from .conftest import (
     grading_body,
     redis_start,
     redis_stop,
+    submit_until_working,
     wait_all_finished,
 )
 
@@ -24,20 +25,7 @@ pytestmark = [pytest.mark.chaos, pytest.mark.timeout(420)]
 
 def test_redis_restart_without_persistence_loses_nothing(stack_factory, auth):
     st = stack_factory(worker_env={"EDUQ_GRADING_MAX_BATCH": "8"})
-    job_ids = []
-    for k in range(8):
-        r = requests.post(st.base + "/api/v1/grading-jobs", json=grading_body(16, f"r{k}"), headers=auth, timeout=30)
-        assert r.status_code == 202, r.text
-        job_ids.append(r.json()["job"]["id"])
-    # wait until the worker is inside the work: some essays graded, most jobs still queued
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        v = requests.get(f"{st.base}/api/v1/jobs/{job_ids[0]}", headers=auth, timeout=10).json()["job"]
-        if v["progress"]["done"] >= 8:
-            break
-        time.sleep(0.2)
-    last = requests.get(f"{st.base}/api/v1/jobs/{job_ids[-1]}", headers=auth, timeout=10).json()["job"]
-    assert last["status"] == "queued", "the fault must hit while jobs are still queued"
+    job_ids = submit_until_working(st, auth, "r")
     try:
         redis_stop()  # the queued messages and the running task's unacked message are gone
         # The running grade task keeps claiming across jobs from Postgres: with no broker at all

@@ -81,12 +81,12 @@ def test_a_worker_holding_only_retries_scheduled_for_later_is_idle(monkeypatch):
     from workers.tasks import process
 
     state = process.worker_state
-    monkeypatch.setattr(state, "active_requests", set())
-    monkeypatch.setattr(state, "reserved_requests", {SimpleNamespace(eta="2026-12-07T09:00:00+00:00")})
+    monkeypatch.setattr(state, "active_requests", [])
+    monkeypatch.setattr(state, "reserved_requests", [SimpleNamespace(eta="2026-12-07T09:00:00+00:00")])
     assert process._idle() is True
-    monkeypatch.setattr(state, "reserved_requests", {SimpleNamespace(eta="2026-12-07T09:00:00+00:00"),
-                                                     SimpleNamespace(eta=None)})
+    monkeypatch.setattr(state, "reserved_requests", [SimpleNamespace(eta="2026-12-07T09:00:00+00:00"),
+                                                     SimpleNamespace(eta=None)])
     assert process._idle() is False  # a message due now is work in hand
-    monkeypatch.setattr(state, "reserved_requests", set())
-    monkeypatch.setattr(state, "active_requests", {SimpleNamespace(eta=None)})
+    monkeypatch.setattr(state, "reserved_requests", [])
+    monkeypatch.setattr(state, "active_requests", [SimpleNamespace(eta=None)])
     assert process._idle() is False
