@@ -83,11 +83,16 @@ class NaiveLoop:
         return out
 
 
+def scored(asap, p: str) -> dict:
+    """Prompt p's rubric with always_score: the bench measures agreement on every essay."""
+    return {**asap.rubric(p), "always_score": True}
+
+
 def naive_asap(naive: NaiveLoop, asap, texts: list[str], prompt_ids: list[str]) -> list[dict]:
     """The shipped per-prompt ASAP graders fed the naive way: one essay per call, fp32 HF forward."""
     svc, out = service(asap), []
     for t, p in zip(texts, prompt_ids):
-        out += svc.grade_with(f"asap-{p}", [t], [asap.rubric(p)], naive.embed_one(t, layers=asap.all_layers)[None, :])
+        out += svc.grade_with(f"asap-{p}", [t], [scored(asap, p)], naive.embed_one(t, layers=asap.all_layers)[None, :])
     return out
 
 
@@ -97,7 +102,7 @@ def batched_asap(asap, texts: list[str], prompt_ids: list[str], batch: int = 64)
 
     svc, out = service(asap), []
     for i in range(0, len(texts), batch):
-        out += svc.grade([GradeRequest(t, asap.rubric(p), f"asap-{p}")
+        out += svc.grade([GradeRequest(t, scored(asap, p), f"asap-{p}")
                           for t, p in zip(texts[i:i + batch], prompt_ids[i:i + batch])])
     return out
 

@@ -40,8 +40,11 @@ def sample(per_prompt: int) -> tuple[list[dict], dict]:
 
 
 def rubric_for(p: str, rubrics: dict) -> dict:
+    """always_score: the agreement is measured on every essay (a withheld score, null since the first-hour
+    issue, would otherwise stop the QWK)."""
     lo, hi = rubrics[p]["score"]
-    return {"name": f"ASAP prompt {p}", "prompt": rubrics[p]["task"], "scale": {"min": lo, "max": hi, "step": 1}}
+    return {"name": f"ASAP prompt {p}", "prompt": rubrics[p]["task"], "scale": {"min": lo, "max": hi, "step": 1},
+            "always_score": True}
 
 
 def mean_qwk(rows: list[dict], scores: list[float], rubrics: dict) -> float:
