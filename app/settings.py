@@ -118,6 +118,9 @@ class Settings:
     lesson_budget_scale: float = _env("EDUQ_LESSON_BUDGET_SCALE", 1.0, float)
     cache_dir: Path = _env("EDUQ_CACHE_DIR", ROOT / "var" / "cache", Path, _DEFAULT)
     model_cache_size: int = _env("EDUQ_MODEL_CACHE_SIZE", 4, int)
+    # calibration by example (docs/grading.md)
+    calibration_max_examples: int = _env("EDUQ_CALIBRATION_MAX_EXAMPLES", 500, int)
+    calibration_fine_tune_at: int = _env("EDUQ_CALIBRATION_FINE_TUNE_AT", 150, int)
     # fine-tuning
     model_store: str | None = _env("EDUQ_MODEL_STORE", None, str, _DEFAULT)  # see model_store_root
     s3_endpoint_url: str | None = _env("EDUQ_S3_ENDPOINT_URL", None, str, _DEFAULT)

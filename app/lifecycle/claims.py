@@ -196,8 +196,9 @@ def claim(kind: str, limit: int, lease_s: float, max_attempts: int, worker: str 
                 status="failed", claimed_by=None, claimed_until=None,
                 error=f"gave up after {max_attempts} attempts (the worker stopped while processing it)"))
         job_ids = sorted({r.job_id for r in rows})
-        jobs = s.execute(select(Job.id, Job.rubric, Job.model, Job.status).where(Job.id.in_(job_ids))).all()
-        batch.jobs = {j.id: {"rubric": j.rubric, "model": j.model} for j in jobs}
+        jobs = s.execute(select(Job.id, Job.rubric, Job.model, Job.status, Job.params).where(Job.id.in_(job_ids))).all()
+        batch.jobs = {j.id: {"rubric": j.rubric, "model": j.model,
+                             "calibration": ((j.params or {}).get("calibration") or {}).get("id")} for j in jobs}
         # job rows locked in id order, as refresh_jobs locks them, and FOR NO KEY UPDATE: it does not wait on the
         # KEY SHARE locks that other workers' result inserts take on their jobs (the foreign key)
         queued = s.scalars(select(Job.id).where(Job.id.in_(job_ids), Job.status == "queued")

@@ -25,9 +25,20 @@ from sqlalchemy import delete, func, select
 from app.lifecycle.jobs import FINISHED, scoped
 from app.settings import settings
 from app.store import audit
+from app.store import calibration as calstore
 from app.store.accounts import Principal
 from app.store.db import session_scope
-from app.store.tables import Essay, GradingResult, Job, LessonPlan, ScoreOverride, TrainingExample, utcnow
+from app.store.tables import (
+    CalibrationSet,
+    Essay,
+    GradingResult,
+    Job,
+    LessonPlan,
+    RubricExample,
+    ScoreOverride,
+    TrainingExample,
+    utcnow,
+)
 from app.store.views import iso
 
 log = logging.getLogger("eduq.retention")
@@ -38,7 +49,7 @@ def delete_student(who: Principal, student_ref: str) -> dict:
         rows = s.execute(scoped(select(Essay.id, Essay.job_id, Essay.status).join(Job, Job.id == Essay.job_id), who)
                          .where(Essay.student_ref == student_ref)).all()
         essay_ids = [r[0] for r in rows]
-        counts = {"essays": 0, "results": 0, "overrides": 0, "jobs_affected": 0}
+        counts = {"essays": 0, "results": 0, "overrides": 0, "calibration_examples": 0, "jobs_affected": 0}
         if essay_ids:
             per_job: dict[str, dict[str, int]] = {}
             for _id, job_id, status in rows:
@@ -48,6 +59,10 @@ def delete_student(who: Principal, student_ref: str) -> dict:
                 c["failed"] += status == "failed"
             counts["overrides"] = s.execute(delete(ScoreOverride).where(ScoreOverride.essay_id.in_(essay_ids))).rowcount
             counts["results"] = s.execute(delete(GradingResult).where(GradingResult.essay_id.in_(essay_ids))).rowcount
+            # the essays' copies in calibration sets and a stored rubric's examples (the latter also cascade)
+            counts["calibration_examples"] = calstore.scrub_essays(s, essay_ids, [who.school_id])
+            counts["calibration_examples"] += s.execute(
+                delete(RubricExample).where(RubricExample.essay_id.in_(essay_ids))).rowcount
             counts["essays"] = s.execute(delete(Essay).where(Essay.id.in_(essay_ids))).rowcount
             now = utcnow()
             for job in s.scalars(select(Job).where(Job.id.in_(list(per_job))).with_for_update()):
@@ -67,7 +82,8 @@ def delete_student(who: Principal, student_ref: str) -> dict:
 def purge_expired(retention_days: int | None = None, batch: int = 200, now=None) -> dict:
     """Delete the content of finished jobs created more than retention_days ago (0: nothing)."""
     days = settings().retention_days if retention_days is None else retention_days
-    totals = {"jobs": 0, "essays": 0, "results": 0, "overrides": 0, "lesson_plans": 0, "training_examples": 0}
+    totals = {"jobs": 0, "essays": 0, "results": 0, "overrides": 0, "lesson_plans": 0, "training_examples": 0,
+              "calibration_sets": 0}
     if days <= 0:
         return {"disabled": True, **totals}
     now = now or utcnow()
@@ -86,6 +102,9 @@ def purge_expired(retention_days: int | None = None, batch: int = 200, now=None)
             totals["lesson_plans"] += s.execute(delete(LessonPlan).where(LessonPlan.job_id.in_(ids))).rowcount
             totals["training_examples"] += s.execute(
                 delete(TrainingExample).where(TrainingExample.job_id.in_(ids))).rowcount
+            # the texts copied into the jobs' calibration sets (a stored rubric's examples taken from these
+            # essays go with them: rubric_examples.essay_id cascades)
+            totals["calibration_sets"] += s.execute(delete(CalibrationSet).where(CalibrationSet.job_id.in_(ids))).rowcount
             for j in jobs:
                 j.params = {**(j.params or {}), "purged_at": iso(now)}
                 j.version += 1

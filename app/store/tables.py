@@ -102,6 +102,8 @@ class Job(Base):
     params: Mapped[dict | None] = mapped_column(JSONType)
     callback_url: Mapped[str | None] = mapped_column(Text)
     # long jobs (training): a lease with heartbeat, so a redelivered message never runs them twice
+    # a grading job on a stored rubric (POST /api/v1/rubrics): its calibration accumulates there
+    rubric_id: Mapped[str | None] = mapped_column(ForeignKey("rubrics.id", ondelete="SET NULL"), index=True)
     lease_owner: Mapped[str | None] = mapped_column(String(200))
     lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -130,6 +132,8 @@ class Essay(Base):
     claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # a recalibrated job's copy of an essay: the essay it was copied from (its earlier result stays readable)
+    previous_essay_id: Mapped[str | None] = mapped_column(ForeignKey("essays.id", ondelete="SET NULL"))
 
 
 class GradingResult(Base):
@@ -252,3 +256,50 @@ class TrainingExample(Base):
     score: Mapped[float] = mapped_column(Float)
     traits: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     demographics: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+class Rubric(Base):
+    """A teacher's named rubric (name, prompt, scale, traits), kept with its calibration."""
+
+    __tablename__ = "rubrics"
+    __table_args__ = (Index("ix_rubrics_teacher_created", "teacher_id", "created_at"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("rub"))
+    teacher_id: Mapped[str] = mapped_column(ForeignKey("teachers.id", ondelete="CASCADE"))
+    school_id: Mapped[str] = mapped_column(ForeignKey("schools.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    rubric: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class RubricExample(Base):
+    """One essay scored by a teacher on a stored rubric: a scored example sent with a job or the rubric,
+    or a teacher's override of an essay graded on it (then essay_id: the newest override wins, and the
+    row goes with the essay when a student's data is deleted or the job's content expires)."""
+
+    __tablename__ = "rubric_examples"
+    __table_args__ = (UniqueConstraint("rubric_id", "essay_id", name="uq_rubric_examples_rubric_essay"),
+                      Index("ix_rubric_examples_rubric_created", "rubric_id", "created_at"))
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("rex"))
+    rubric_id: Mapped[str] = mapped_column(ForeignKey("rubrics.id", ondelete="CASCADE"))
+    job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    essay_id: Mapped[str | None] = mapped_column(ForeignKey("essays.id", ondelete="CASCADE"))
+    teacher_id: Mapped[str | None] = mapped_column(ForeignKey("teachers.id", ondelete="SET NULL"))
+    text: Mapped[str] = mapped_column(Text)
+    score: Mapped[float | None] = mapped_column(Float)
+    traits: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    source: Mapped[str] = mapped_column(String(16))  # scored_example | override
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CalibrationSet(Base):
+    """The scored examples one grading job is calibrated with, frozen when the job is made (a job's
+    scores depend only on its essays, its rubric and these). Goes with its job."""
+
+    __tablename__ = "calibration_sets"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("cal"))
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), unique=True)
+    rubric_id: Mapped[str | None] = mapped_column(ForeignKey("rubrics.id", ondelete="SET NULL"))
+    rubric: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    examples: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)  # [{text, score, traits, source, essay_id}]
+    n: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -31,7 +31,17 @@ def job_view(job: Job) -> dict[str, Any]:
         "error": job.error,
         "model": job.model,
         "links": {"self": base, "results": f"{base}/results"},
-    } | _training_detail(job)
+    } | _training_detail(job) | _grading_detail(job)
+
+
+def _grading_detail(job: Job) -> dict:
+    """Grading jobs: the stored rubric and the calibration they were graded with, and the calibration links."""
+    if job.kind != "grading":
+        return {}
+    base = f"/api/v1/jobs/{job.id}"
+    return {"rubric_id": job.rubric_id, "calibration": (job.params or {}).get("calibration"),
+            "links": {"self": base, "results": f"{base}/results",
+                      "calibration_suggestions": f"{base}/calibration-suggestions", "recalibrate": f"{base}/recalibrate"}}
 
 
 def _training_detail(job: Job) -> dict:

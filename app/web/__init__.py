@@ -9,7 +9,18 @@ from app.settings import settings
 from app.web import api_docs, errors, limits
 from app.web import http_metrics as metrics
 from app.web import page as web
-from app.web.api import finetune, grading, health, jobs, lessons, models_api, overrides, privacy
+from app.web.api import (
+    calibration,
+    finetune,
+    grading,
+    health,
+    jobs,
+    lessons,
+    models_api,
+    overrides,
+    privacy,
+    rubrics,
+)
 from app.web.schemas import ErrorSchema
 
 
@@ -52,6 +63,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     finetune.init_app(api)
     models_api.init_app(api)
     overrides.init_app(api)
+    calibration.init_app(api)
+    rubrics.init_app(api)
     privacy.init_app(api)
     health.init_app(app)
     api_docs.init_app(app)  # Swagger UI at /api/docs, its files served from this origin

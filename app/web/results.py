@@ -52,12 +52,41 @@ def latest_overrides(s, essay_ids: list[str]) -> dict[str, dict]:
     return out
 
 
+def final(d: dict) -> dict:
+    """What counts for a result: the teacher's own score wherever she gave one, else the model's."""
+    o = d.get("override")
+    if o:
+        return {"score": o["score"], "traits": {**(d.get("traits") or {}), **(o.get("traits") or {})}, "source": "teacher"}
+    return {"score": d.get("score"), "traits": d.get("traits") or {}, "source": "model"}
+
+
+def _previous(s, rows) -> dict[str, dict]:
+    """essay id -> the result its essay had in the job it was recalibrated from (the earlier score)."""
+    prev_ids = {e.id: e.previous_essay_id for e, _ in rows if e.previous_essay_id}
+    if not prev_ids:
+        return {}
+    got = {e.id: (e, r) for e, r in s.execute(
+        select(Essay, GradingResult).outerjoin(GradingResult, GradingResult.essay_id == Essay.id)
+        .where(Essay.id.in_(list(prev_ids.values())))).all()}
+    out = {}
+    for eid, pid in prev_ids.items():
+        if pid in got:
+            pe, pr = got[pid]
+            out[eid] = {"job_id": pe.job_id, "score": pr.score if pr else None, "traits": (pr.traits if pr else None) or {},
+                        "confidence": pr.confidence if pr else None, "model_version": pr.model_version if pr else None}
+    return out
+
+
 def _with_overrides(s, rows) -> list[dict]:
     ovr = latest_overrides(s, [e.id for e, _ in rows])
+    prev = _previous(s, rows)
     out = []
     for e, r in rows:
         d = grading_result(e, r)
         d["override"] = ovr.get(e.id)
+        d["final"] = final(d)
+        if e.previous_essay_id:
+            d["previous"] = prev.get(e.id)
         out.append(d)
     return out
 
@@ -114,7 +143,9 @@ def results_csv(who: Principal, job_id: str) -> tuple[str, str]:
     header = (["essay_id", "student_ref", "status", "score"] + [f"trait_{t}" for t in traits]
               + ["confidence", "needs_review", "review_reasons", "feedback", "model_version", "error"]
               + ["override_score", "override_by", "override_at", "override_note"]
-              + [f"override_trait_{t}" for t in traits])
+              + [f"override_trait_{t}" for t in traits]
+              + ["final_score", "final_source"] + [f"final_trait_{t}" for t in traits]
+              + ["previous_score", "previous_model_version"])
     out = []
     for d in dicts:
         o = d["override"] or {}
@@ -125,7 +156,9 @@ def results_csv(who: Principal, job_id: str) -> tuple[str, str]:
                       " | ".join(f"{f.get('trait')}: {f.get('comment')}" for f in d["feedback"]),
                       d["model_version"] or "", d["error"] or ""]
                    + [_num(o.get("score")), o.get("by") or "", o.get("at") or "", o.get("note") or ""]
-                   + [_num((o.get("traits") or {}).get(t)) for t in traits])
+                   + [_num((o.get("traits") or {}).get(t)) for t in traits]
+                   + [_num(d["final"]["score"]), d["final"]["source"]] + [_num(d["final"]["traits"].get(t)) for t in traits]
+                   + [_num((d.get("previous") or {}).get("score")), (d.get("previous") or {}).get("model_version") or ""])
     return f"{job_id}-results.csv", write_csv(header, out)
 
 

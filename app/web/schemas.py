@@ -86,9 +86,33 @@ class EssaySchema(StrictSchema):
             raise ValidationError(f"The essay is {len(data['text'])} characters long; the limit is {limit}.", "text")
 
 
+class ScoredExampleSchema(StrictSchema):
+    text = fields.String(required=True, validate=validate.Length(min=1))
+    score = fields.Float(required=True, allow_nan=False, metadata={"description": "On the rubric's scale and step."})
+    traits = fields.Dict(keys=fields.String(), values=fields.Float(allow_nan=False), load_default=dict,
+                         metadata={"description": "Trait name -> score on that trait's scale (any subset of the traits)."})
+
+    @validates_schema
+    def _length(self, data, **_):
+        limit = settings().max_essay_chars
+        if len(data.get("text") or "") > limit:
+            raise ValidationError(f"The text is {len(data['text'])} characters long; the limit is {limit}.", "text")
+
+
+def _scored_examples_field():
+    return fields.List(fields.Nested(ScoredExampleSchema), load_default=list, metadata={
+        "description": "Essays you scored yourself (not graded by this job): the default grader is calibrated with "
+                       "them (docs/grading.md, 'Calibration by example'). At most EDUQ_CALIBRATION_MAX_EXAMPLES (500)."})
+
+
 class GradingJobRequestSchema(StrictSchema):
     rubric = fields.Nested(RubricSchema, load_default=None,
-                           metadata={"description": "Required with model 'default'; a fine-tuned model brings its own."})
+                           metadata={"description": "Required with model 'default' unless rubric_id names a stored "
+                                                    "rubric; a fine-tuned model brings its own."})
+    rubric_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=40), metadata={
+        "description": "A stored rubric (POST /api/v1/rubrics) instead of `rubric`: its scored examples calibrate "
+                       "the default grader from the start, and this job's scores join them."})
+    scored_examples = _scored_examples_field()
     model = fields.String(load_default="default", validate=validate.Length(min=1, max=80), metadata={
         "description": "'default' (any rubric), a shipped per-prompt ASAP grader 'asap-1'..'asap-8' (brings its "
                        "own rubric: the prompt's score range and traits), or the id of a fine-tuned model; 'noop' (benchmark "
@@ -111,15 +135,21 @@ class GradingJobRequestSchema(StrictSchema):
                 raise ValidationError(f"Essay id {e['id']!r} appears at positions {seen[e['id']]} and {i}; "
                                       "ids must be unique in a job.", "essays")
             seen[e["id"]] = i
-        if data.get("model", "default") == "default" and data.get("rubric") is None:
-            raise ValidationError("A rubric is required with the default model.", "rubric")
+        if data.get("model", "default") == "default" and data.get("rubric") is None and not data.get("rubric_id"):
+            raise ValidationError("A rubric (or a rubric_id) is required with the default model.", "rubric")
+        if data.get("rubric") is not None and data.get("rubric_id"):
+            raise ValidationError("Send either rubric or rubric_id, not both.", "rubric_id")
+        cap = settings().calibration_max_examples
+        if len(data.get("scored_examples") or []) > cap:
+            raise ValidationError(f"{len(data['scored_examples'])} scored examples; the limit is {cap}.", "scored_examples")
 
 
 class GradingMultipartSchema(Schema):
     """multipart/form-data: a CSV file with a header row (id, text, optional student_ref)."""
 
     file = fields.Raw(required=True, metadata={"type": "string", "format": "binary"})
-    rubric = fields.String(required=True, metadata={"description": "The rubric as JSON text."})
+    rubric = fields.String(metadata={"description": "The rubric as JSON text (or rubric_id)."})
+    rubric_id = fields.String(metadata={"description": "A stored rubric's id instead of rubric."})
     model = fields.String(load_default="default")
     callback_url = fields.String(load_default=None)
 
@@ -142,6 +172,8 @@ class JobErrorSchema(Schema):
 class JobLinksSchema(Schema):
     self = fields.String(data_key="self")
     results = fields.String()
+    calibration_suggestions = fields.String(metadata={"description": "Grading jobs: GET, the essays to score first."})
+    recalibrate = fields.String(metadata={"description": "Grading jobs: POST, regrade the class with your scores."})
 
 
 class JobViewSchema(Schema):
@@ -155,6 +187,10 @@ class JobViewSchema(Schema):
     error = fields.Nested(JobErrorSchema, allow_none=True)
     model = fields.String(allow_none=True)
     stage = fields.String(allow_none=True, metadata={"description": "Fine-tune jobs: the current stage."})
+    rubric_id = fields.String(allow_none=True, metadata={"description": "Grading jobs on a stored rubric: its id."})
+    calibration = fields.Dict(allow_none=True, metadata={"description": (
+        "Grading jobs calibrated by a teacher's scored examples: {id, examples, scored_holistic, recalibrates "
+        "(the job this one regrades)}; null otherwise. Results name it in model_version.")})
     links = fields.Nested(JobLinksSchema)
 
 
@@ -331,7 +367,9 @@ FINE_TUNE_METHODS = ("auto", "stack", "head", "lora", "full")
 
 class FineTuneJobRequestSchema(StrictSchema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    rubric = fields.Nested(RubricSchema, required=True)
+    rubric = fields.Nested(RubricSchema, load_default=None, metadata={"description": "Required unless rubric_id."})
+    rubric_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=40),
+                              metadata={"description": "A stored rubric (POST /api/v1/rubrics) instead of `rubric`."})
     examples = fields.List(fields.Nested(TrainingExampleSchema), required=True)
     base_model = fields.String(load_default="default", validate=validate.OneOf(["default"]))
     method = fields.String(load_default="auto", validate=validate.OneOf(list(FINE_TUNE_METHODS)), metadata={
@@ -343,6 +381,13 @@ class FineTuneJobRequestSchema(StrictSchema):
     hyperparameters = fields.Nested(HyperparametersSchema, load_default=dict)
     callback_url = fields.Url(load_default=None, allow_none=True, schemes={"http", "https"}, require_tld=False,
                               validate=public_callback)
+
+    @validates_schema
+    def _one_rubric(self, data, **_):
+        if data.get("rubric") is None and not data.get("rubric_id"):
+            raise ValidationError("A rubric (or a rubric_id) is required.", "rubric")
+        if data.get("rubric") is not None and data.get("rubric_id"):
+            raise ValidationError("Send either rubric or rubric_id, not both.", "rubric_id")
 
 
 class FineTuneMultipartSchema(Schema):
@@ -394,3 +439,66 @@ class ModelListQuerySchema(Schema):
 
 class ActivateSchema(StrictSchema):
     force = fields.Boolean(load_default=False)
+
+
+# ---- stored rubrics and calibration ------------------------------------------------------
+
+class RubricCreateSchema(RubricSchema):
+    scored_examples = _scored_examples_field()
+
+    @validates_schema
+    def _cap(self, data, **_):
+        cap = settings().calibration_max_examples
+        if len(data.get("scored_examples") or []) > cap:
+            raise ValidationError(f"{len(data['scored_examples'])} scored examples; the limit is {cap}.", "scored_examples")
+
+
+class RubricCalibrationSchema(Schema):
+    examples = fields.Integer(metadata={"description": "Scored essays kept with the rubric (scored examples and "
+                                                       "teachers' scores of essays graded on it)."})
+    fine_tune_suggested = fields.Boolean(metadata={"description": "True from EDUQ_CALIBRATION_FINE_TUNE_AT (150) "
+                                                                  "examples: POST links.fine_tune trains a model on them."})
+    fine_tune_at = fields.Integer()
+
+
+class RubricViewSchema(Schema):
+    id = fields.String()
+    name = fields.String()
+    prompt = fields.String()
+    scale = fields.Nested(ScaleSchema)
+    traits = fields.List(fields.Dict())
+    always_score = fields.Boolean()
+    calibration = fields.Nested(RubricCalibrationSchema)
+    created_at = fields.String(metadata={"format": "date-time"})
+    links = fields.Dict(keys=fields.String(), values=fields.String())
+
+
+class RubricEnvelopeSchema(Schema):
+    rubric = fields.Nested(RubricViewSchema)
+
+
+class RubricListSchema(Schema):
+    rubrics = fields.List(fields.Nested(RubricViewSchema))
+
+
+class RubricFineTuneSchema(StrictSchema):
+    name = fields.String(load_default=None, validate=validate.Length(min=1, max=200))
+    method = fields.String(load_default="auto", validate=validate.OneOf(list(FINE_TUNE_METHODS)))
+    validation_fraction = fields.Float(load_default=0.2, validate=validate.Range(min=0.05, max=0.5))
+
+
+class SuggestionQuerySchema(Schema):
+    n = fields.Integer(load_default=10, validate=validate.Range(min=1, max=100))
+
+
+class SuggestionSchema(Schema):
+    essay_id = fields.String()
+    why = fields.String()
+    score = fields.Float(allow_none=True, metadata={"description": "The score the job gave it."})
+    confidence = fields.Float(allow_none=True)
+
+
+class SuggestionsSchema(Schema):
+    job = fields.Dict()
+    scored = fields.Integer(metadata={"description": "Essays of the job the teacher has scored already (left out)."})
+    suggestions = fields.List(fields.Nested(SuggestionSchema))

@@ -11,6 +11,7 @@ from app.lifecycle import claims
 from app.settings import settings
 from app.store.db import DB_ERRORS
 from workers.ml.grading.interface import GradeFailure, GradeRequest
+from workers.ml.grading.service import calibrated_id
 from workers.runtime import faults, models
 from workers.runtime import worker_metrics as metrics
 
@@ -61,8 +62,12 @@ def write_retrying(items, results, attempts: int = 3) -> int:
 
 
 def requests_of(batch: claims.Batch) -> list[GradeRequest]:
-    return [GradeRequest(it.payload, batch.jobs[it.job_id]["rubric"], batch.jobs[it.job_id].get("model") or "default")
-            for it in batch.items]
+    """Each claimed essay as a request: its job's rubric and model, with the job's calibration where it has one."""
+    out = []
+    for it in batch.items:
+        job = batch.jobs[it.job_id]
+        out.append(GradeRequest(it.payload, job["rubric"], calibrated_id(job.get("model") or "default", job.get("calibration"))))
+    return out
 
 
 def grade_batch(batch: claims.Batch, writer: BackgroundWriter | None = None) -> int:

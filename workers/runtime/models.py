@@ -57,6 +57,16 @@ def build_service(encoder=None) -> GradingService:
 
         log.warning("EDUQ_BENCH_MODE=1: the benchmark-only model 'noop' is served (never in production)")
         registry.register("noop", NoopGrader)
+    def calibrated(cal_id: str):
+        """'default@cal_…': the default grader taught by the job's frozen scored examples (from Postgres)."""
+        from app.store.calibration import load_set
+        from workers.ml.grading.calibrated import CalibratedGrader
+        from workers.ml.grading.calibration import Recipe
+
+        data = load_set(cal_id)  # LookupError when its job was deleted
+        return CalibratedGrader(default, asap_grader("asap-1"), Recipe.load(), cal_id, data["rubric"], data["examples"])
+
+    registry.calibrations(calibrated)
     finetuned = GraderCache(size=settings().model_cache_size, encoder=encoder)
     registry.fallback(finetuned.get)
     return GradingService(encoder, registry, Reviewer.load(encoder=encoder))

@@ -8,7 +8,9 @@ from flask_smorest import Blueprint
 
 from app.errors import ApiError, count_of, problems_message
 from app.lifecycle import jobs as jobsvc
+from app.lifecycle.calibration import get_rubric
 from app.settings import settings
+from app.store.db import session_scope
 from app.store.tables import TrainingExample
 from app.web.api.common import body_kind, form_json, idempotency_key, json_body, validate
 from app.web.auth import current, login_required
@@ -180,6 +182,9 @@ def submit_fine_tune():
     if kind == "json":
         raw = json_body()
         data = validate(FineTuneJobRequestSchema(), raw)
+        if data.get("rubric_id"):
+            with session_scope() as s:
+                data["rubric"] = dict(get_rubric(s, who, data["rubric_id"], status=422, field="rubric_id").rubric)
         _check_examples(data["examples"], data["rubric"])
         hash_src = raw
     else:
@@ -187,7 +192,12 @@ def submit_fine_tune():
         if isinstance(raw.get("hyperparameters"), dict) is False:
             raw["hyperparameters"] = {}
         data = validate(FineTuneJobRequestSchema(), raw)
-    key = idempotency_key()
+    view, created = queue_fine_tune(who, data, hash_src, idempotency_key())
+    return {"job": view}, (202 if created else 200)
+
+
+def queue_fine_tune(who, data: dict, hash_src, key: str | None) -> tuple[dict, bool]:
+    """A validated fine-tune request (examples already checked against the rubric) as a queued job."""
     examples = data["examples"]
     cap = settings().stack_max_examples
     if data["method"] == "stack" and len(examples) > cap:
@@ -207,7 +217,7 @@ def submit_fine_tune():
     view, created = jobsvc.create_job(
         who, "fine_tune", body_hash=jobsvc.request_hash(hash_src), idempotency_key=key, fill=fill,
         rubric=data["rubric"], params=params, callback_url=data.get("callback_url"))
-    return {"job": view}, (202 if created else 200)
+    return view, created
 
 
 def init_app(api) -> None:

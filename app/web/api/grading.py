@@ -6,11 +6,14 @@ from flask_smorest import Blueprint
 from sqlalchemy import insert
 
 from app.errors import ApiError, problems_message
+from app.lifecycle import calibration as calsvc
 from app.lifecycle import jobs as jobsvc
 from app.settings import settings
+from app.store.db import session_scope
 from app.store.grader_models import resolve_grading_model
 from app.store.tables import Essay, new_id
 from app.web.api.common import body_kind, form_json, idempotency_key, json_body, validate
+from app.web.api.overrides import check_against_rubric
 from app.web.auth import current, login_required
 from app.web.csvio import decode_upload, read_rows
 from app.web.schemas import EssaySchema, GradingJobRequestSchema, GradingMultipartSchema, JobEnvelopeSchema
@@ -48,10 +51,12 @@ def _from_csv() -> tuple[dict, dict]:
     if not essays:
         raise ApiError(422, "The CSV has a header but no essays.", "invalid_csv",
                        [{"field": "file", "line": 2, "message": "The CSV has no essay rows."}])
-    data = {"rubric": form_json("rubric"), "model": request.form.get("model") or "default",
+    rubric_id = (request.form.get("rubric_id") or "").strip() or None
+    data = {"rubric": None if rubric_id and not request.form.get("rubric") else form_json("rubric"),
+            "rubric_id": rubric_id, "model": request.form.get("model") or "default",
             "essays": essays, "callback_url": request.form.get("callback_url") or None}
-    hash_src = {"csv_sha256": jobsvc.request_hash(text), "rubric": data["rubric"], "model": data["model"],
-                "callback_url": data["callback_url"]}
+    hash_src = {"csv_sha256": jobsvc.request_hash(text), "rubric": data["rubric"], "rubric_id": rubric_id,
+                "model": data["model"], "callback_url": data["callback_url"]}
     return data, hash_src
 
 
@@ -80,13 +85,30 @@ def submit_grading():
         raw, hash_src = _from_csv()
         data = validate(GradingJobRequestSchema(), raw)
     key = idempotency_key()
-    model_id, rubric = resolve_grading_model(who, data["model"], data.get("rubric"))
+    rubric_id = data.get("rubric_id")
+    stored = None
+    if rubric_id:
+        with session_scope() as s:
+            stored = dict(calsvc.get_rubric(s, who, rubric_id, status=422, field="rubric_id").rubric)
+    model_id, rubric = resolve_grading_model(who, data["model"], stored or data.get("rubric"))
+    scored = data.get("scored_examples") or []
+    if scored:
+        if data["model"] != calsvc.CALIBRATED_MODEL:
+            raise ApiError(422, f"scored_examples calibrate the default grader; model {data['model']!r} was trained on "
+                                "scored essays already. Leave them out, or grade with model 'default'.", "validation_error",
+                           [{"field": "scored_examples", "message": "Only the default grader is calibrated."}])
+        problems = [{**p, "field": f"scored_examples.{i}.{p['field']}", "index": i}
+                    for i, e in enumerate(scored) for p in check_against_rubric(e, rubric)]
+        if problems:
+            raise ApiError(422, problems_message("The scored examples", problems, f"in scored example {problems[0]['index']}"),
+                           "validation_error", problems)
     essays = data["essays"]
 
     def fill(s, job):
         s.execute(insert(Essay), [{"id": new_id("ess"), "job_id": job.id, "position": i, "client_id": e["id"],
                                    "text": e["text"], "student_ref": e.get("student_ref"), "status": "pending",
                                    "attempts": 0, "created_at": job.created_at} for i, e in enumerate(essays)])
+        calsvc.calibration_for(s, job, rubric, rubric_id, scored, who)
 
     view, created = jobsvc.create_job(
         who, "grading", body_hash=jobsvc.request_hash(hash_src), idempotency_key=key, fill=fill,

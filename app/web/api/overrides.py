@@ -1,8 +1,10 @@
 """POST /api/v1/jobs/{job_id}/results/{essay_id}/override: a teacher's own score for an essay.
 
 The override is stored beside the model's score (never replacing it), with who and when; the
-newest one is what results JSON (`"override": {...}`) and the CSV export (`override_*` columns)
-show. `essay_id` is the id the essay was submitted with, as in the results.
+newest one is what results JSON (`"override": {...}`; `final`: the teacher's score wins) and the CSV
+export (`override_*` and `final_*` columns) show. On a job graded on a stored rubric it also joins that
+rubric's scored examples (calibration by example, app/lifecycle/calibration.py). `essay_id` is the id
+the essay was submitted with, as in the results.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from sqlalchemy import select
 from app.errors import ApiError
 from app.lifecycle import jobs as jobsvc
 from app.store import audit
+from app.store import calibration as calstore
 from app.store.db import session_scope
 from app.store.tables import Essay, GradingResult, ScoreOverride, utcnow
 from app.web import results as resultsvc
@@ -112,6 +115,7 @@ def override_result(job_id: str, essay_id: str):
                            "validation_error", problems)
         s.add(ScoreOverride(essay_id=essay.id, job_id=job.id, teacher_id=who.teacher_id, score=data["score"],
                             traits=data.get("traits") or {}, note=data.get("note"), created_at=utcnow()))
+        calstore.accumulate_override(s, job, essay, data["score"], data.get("traits") or {}, who.teacher_id)
         s.flush()
         res = s.scalar(select(GradingResult).where(GradingResult.essay_id == essay.id))
         result = resultsvc.grading_result(essay, res)

@@ -16,6 +16,7 @@ class DeletedCountsSchema(Schema):
     essays = fields.Integer()
     results = fields.Integer()
     overrides = fields.Integer()
+    calibration_examples = fields.Integer(metadata={"description": "Copies of the student's essays in calibrations."})
     jobs_affected = fields.Integer()
 
 

@@ -164,7 +164,7 @@ def test_delete_student_removes_essays_results_overrides_within_tenancy(client, 
     r = client.delete("/api/v1/students/stu-42", headers=teacher["headers"])
     assert r.status_code == 200, r.get_data(as_text=True)
     assert r.get_json() == {"student_ref": "stu-42",
-                            "deleted": {"essays": 2, "results": 2, "overrides": 1, "jobs_affected": 2}}
+                            "deleted": {"essays": 2, "results": 2, "overrides": 1, "calibration_examples": 0, "jobs_affected": 2}}
     with session_scope() as s:
         refs = s.scalars(select(Essay.student_ref).where(Essay.job_id.in_([mine["id"], mine2["id"]]))).all()
         assert refs == ["stu-7"]
@@ -178,7 +178,7 @@ def test_delete_student_removes_essays_results_overrides_within_tenancy(client, 
 
     # the other teacher's student with the same ref is untouched; deleting again answers zeros
     again = client.delete("/api/v1/students/stu-42", headers=teacher["headers"]).get_json()
-    assert again["deleted"] == {"essays": 0, "results": 0, "overrides": 0, "jobs_affected": 0}
+    assert again["deleted"] == {"essays": 0, "results": 0, "overrides": 0, "calibration_examples": 0, "jobs_affected": 0}
     ev = [e for e in audit_actions(teacher_id=teacher["id"]) if e[0] == "student.delete"]
     assert len(ev) == 2 and ev[0][2]["essays"] == 2
     assert "stu-42" not in str(ev)  # only a hash of the ref is kept
@@ -223,7 +223,8 @@ def test_purge_deletes_content_of_old_finished_jobs_and_keeps_tombstones(client,
         s.execute(update(Job).where(Job.id == lesson["id"]).values(status="succeeded"))
 
     assert purge_expired(retention_days=0) == {"disabled": True, "jobs": 0, "essays": 0, "results": 0,
-                                               "overrides": 0, "lesson_plans": 0, "training_examples": 0}
+                                               "overrides": 0, "lesson_plans": 0, "training_examples": 0,
+                                               "calibration_sets": 0}
     totals = purge_expired(retention_days=365)
     assert totals["jobs"] >= 2 and totals["essays"] >= 2 and totals["results"] >= 2
     assert totals["overrides"] >= 1 and totals["lesson_plans"] >= 1

@@ -361,6 +361,20 @@ class AsapGrader:
         """The last-layer embedding (what the review flags read) inside the embedder's output."""
         return np.asarray(emb)[:, -self.encoder.dim:]
 
+    def mean_prediction(self, texts: list[str], emb: np.ndarray) -> np.ndarray:
+        """Every prompt's grader on every text: the mean of their holistic predictions, each normalised to
+        its prompt's range (0 = min, 1 = max). What calibration.py ranks a new prompt's essays by, with the
+        default grader. emb: self.embedder.embed(texts)."""
+        if not texts:
+            return np.zeros(0)
+        feats, Xng = feature_matrix(texts, self.feature_set), ngram_matrix(texts)
+        emb = np.asarray(emb) * self.emb_scale
+        cols = []
+        for m in self.models.values():
+            lo, hi = m["range"]
+            cols.append((predict_prompt(m, texts, emb, feats, Xng)["pred"] - lo) / (hi - lo))
+        return np.mean(cols, axis=0)
+
     def predict(self, texts: list[str], prompt_ids: list[str], emb: np.ndarray) -> list[dict]:
         """predict_prompt's numbers per essay, grouped by prompt and put back in order.
         emb: self.embedder.embed(texts)."""

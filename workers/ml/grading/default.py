@@ -201,9 +201,9 @@ class DefaultGrader:
         """Per essay: is its normalised error sd above the head's low-confidence cut?"""
         return essay_sd(err_sd, raw_spread) > self.low_confidence_sd
 
-    def score_embedded(self, requests: Sequence[GradeRequest], emb: np.ndarray,
-                       prompt_emb: dict[str, np.ndarray] | None = None) -> ModelScores:
-        """The head on given embeddings of the texts (and of the prompts)."""
+    def normalised(self, requests: Sequence[GradeRequest], emb: np.ndarray):
+        """The head's predictions before rounding, per request: (holistic mean on the normalised scale after
+        its rubric's spread law, its error sd, {trait: normalised value}, unsure). calibration.py reads these."""
         texts = [r.text for r in requests]
         st = [F.stats(t) for t in texts]
         X = self.inputs(texts, emb, st)
@@ -211,26 +211,34 @@ class DefaultGrader:
         raw_mean, raw_spread = hol.mean(1), hol.std(1)
         err_sd = self.error_sd(texts, emb, st, X)
         unsure = self.unsure(err_sd, raw_spread)
-        scores, trait_rows, confs, doubts = [], [], [], []
+        means, sds, trait_rows = np.zeros(len(texts)), np.zeros(len(texts)), []
         for i, req in enumerate(requests):
-            rubric = req.rubric
-            scale = rubric["scale"]
+            scale = req.rubric["scale"]
             k = self.spread_factor(self.hol_law, scale)
-            mean = self.hol_c + k * (float(raw_mean[i]) - self.hol_c)
-            sd = math.sqrt(float(err_sd[i]) ** 2 + (k * float(raw_spread[i])) ** 2)
-            conf = confidence(mean, sd, scale)
-            trait_scores = {}
-            for t in rubric.get("traits") or []:
+            means[i] = self.hol_c + k * (float(raw_mean[i]) - self.hol_c)
+            sds[i] = math.sqrt(float(err_sd[i]) ** 2 + (k * float(raw_spread[i])) ** 2)
+            vals = {}
+            for t in req.rubric.get("traits") or []:
                 tscale = t.get("scale") or scale
                 col = self.trait_column(t["name"])
                 if col is not None:
                     kt = self.spread_factor(self.trait_law[col], tscale)
-                    val = float(self.trait_c[col] + kt * (traits[i, col] - self.trait_c[col]))
+                    vals[t["name"]] = float(self.trait_c[col] + kt * (traits[i, col] - self.trait_c[col]))
                 else:  # the holistic prediction, with the law for this trait's scale
-                    val = self.hol_c + self.spread_factor(self.hol_law, tscale) * (float(raw_mean[i]) - self.hol_c)
-                trait_scores[t["name"]] = map_to_scale(val, tscale)
-            scores.append(map_to_scale(mean, scale))
-            trait_rows.append(trait_scores)
-            confs.append(conf)
-            doubts.append(bool(unsure[i]))
-        return ModelScores(scores, trait_rows, confs, doubts, self.version, np.asarray(emb), None, dict(prompt_emb or {}))
+                    vals[t["name"]] = self.hol_c + self.spread_factor(self.hol_law, tscale) * (float(raw_mean[i]) - self.hol_c)
+            trait_rows.append(vals)
+        return means, sds, trait_rows, unsure
+
+    def score_embedded(self, requests: Sequence[GradeRequest], emb: np.ndarray,
+                       prompt_emb: dict[str, np.ndarray] | None = None) -> ModelScores:
+        """The head on given embeddings of the texts (and of the prompts)."""
+        means, sds, trait_vals, unsure = self.normalised(requests, emb)
+        scores, trait_rows, confs = [], [], []
+        for i, req in enumerate(requests):
+            scale = req.rubric["scale"]
+            tscales = {t["name"]: t.get("scale") or scale for t in req.rubric.get("traits") or []}
+            scores.append(map_to_scale(means[i], scale))
+            trait_rows.append({n: map_to_scale(v, tscales[n]) for n, v in trait_vals[i].items()})
+            confs.append(confidence(float(means[i]), float(sds[i]), scale))
+        return ModelScores(scores, trait_rows, confs, [bool(u) for u in unsure], self.version, np.asarray(emb), None,
+                           dict(prompt_emb or {}))

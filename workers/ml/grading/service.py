@@ -35,17 +35,51 @@ class UnknownModel(LookupError):
     """No grader is registered under this model id (or its version was deleted)."""
 
 
+CALIBRATED = "@"  # 'default@cal_…': the default grader calibrated by a teacher's scored examples
+CALIBRATED_CACHE = 16
+
+
+def calibrated_id(model: str, calibration_id: str | None) -> str:
+    """The model id a job's essays are graded under: its model, with its calibration where it has one."""
+    return f"{model}{CALIBRATED}{calibration_id}" if calibration_id else model
+
+
 class GraderRegistry:
     """Model id -> grader. Exact ids and id prefixes map to factories, each called once per model id
-    (the grader is then kept; a prefix factory may return one grader for many ids); ids nothing
-    matches go to the fallback (the fine-tuned versions' loader, which keeps its own
-    bounded cache)."""
+    (the grader is then kept; a prefix factory may return one grader for many ids); 'default@cal_…'
+    goes to the calibrations' factory (the newest CALIBRATED_CACHE kept); other ids nothing matches go
+    to the fallback (the fine-tuned versions' loader, which keeps its own bounded cache)."""
 
     def __init__(self):
+        from collections import OrderedDict
+
         self._exact: dict[str, Callable[[], Grader]] = {}
         self._prefix: dict[str, Callable[[str], Grader]] = {}
         self._made: dict[str, Grader] = {}
         self._fallback: Callable[[str], Grader] | None = None
+        self._calibrated: Callable[[str], Grader] | None = None
+        self._calibrated_made: OrderedDict[str, Grader] = OrderedDict()
+
+    def calibrations(self, factory: Callable[[str], Grader]) -> None:
+        """factory(calibration id) -> the default grader calibrated by that set of scored examples; it
+        raises LookupError for a calibration that does not exist (any more)."""
+        self._calibrated = factory
+
+    def _get_calibrated(self, model_id: str) -> Grader:
+        base, cal = model_id.split(CALIBRATED, 1)
+        if base != "default" or self._calibrated is None:
+            raise UnknownModel(f"no grader for model {model_id!r}: only the default grader is calibrated")
+        if cal in self._calibrated_made:
+            self._calibrated_made.move_to_end(cal)
+            return self._calibrated_made[cal]
+        try:
+            grader = self._calibrated(cal)
+        except LookupError as exc:
+            raise UnknownModel(f"no calibration {cal!r}: {exc}") from exc
+        self._calibrated_made[cal] = grader
+        while len(self._calibrated_made) > CALIBRATED_CACHE:
+            self._calibrated_made.popitem(last=False)
+        return grader
 
     def register(self, model_id: str, factory: Callable[[], Grader]) -> None:
         self._exact[model_id] = factory
@@ -58,6 +92,8 @@ class GraderRegistry:
 
     def get(self, model_id: str) -> Grader:
         model_id = model_id or "default"
+        if CALIBRATED in model_id:
+            return self._get_calibrated(model_id)
         if model_id in self._made:
             return self._made[model_id]
         if model_id in self._exact:
