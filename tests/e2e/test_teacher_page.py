@@ -491,3 +491,89 @@ def test_teacher_grades_a_class_reads_each_essay_overrides_and_exports(live_api,
     assert drv.execute_script("return Object.keys(sessionStorage).filter(k => k.startsWith('eduq.'))") == []
     assert "Uniforms" not in drv.execute_script("return document.body.textContent"), "no essay is left on the page"
     assert drv.execute_script("return document.querySelectorAll('#essay-boxes textarea, #results-body tr').length") == 0
+
+
+def test_teacher_scores_the_suggested_essays_and_regrades_the_rest(live_api, grading_worker, browser, tmp_path):
+    """Calibration by example on the page: suggested essays highlighted, scored inline, the rest regraded
+    with the teacher's scores, the earlier score shown beside each new one."""
+    import json
+    from pathlib import Path
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    demo = json.loads((Path(__file__).resolve().parents[2] / "app" / "demo" / "class_8b.json").read_text())
+    drv = browser
+    _, token = make_teacher()
+    auth = {"Authorization": f"Bearer {token}"}
+    drv.get(live_api + "/")
+    tok = drv.find_element(By.ID, "token")
+    tok.send_keys(token)
+    tok.send_keys(Keys.ENTER)
+    wait_until(lambda: drv.find_element(By.ID, "app").is_displayed(), 20, "the signed-in page", drv, tmp_path)
+    prompt = drv.find_element(By.ID, "rubric-prompt")
+    prompt.clear()
+    prompt.send_keys(demo["rubric"]["prompt"])
+    drv.find_element(By.CSS_SELECTOR, "#bulk summary").send_keys(Keys.ENTER)
+    bulk = wait_until(lambda: (e := drv.find_element(By.ID, "bulk-text")).is_displayed() and e, 5, "bulk", drv, tmp_path)
+    drv.execute_script("arguments[0].value = arguments[1]; arguments[0].dispatchEvent(new Event('input'));", bulk,
+                       "\n---\n".join(e["text"] for e in demo["essays"]))
+    drv.find_element(By.ID, "bulk-split").send_keys(Keys.ENTER)
+    n = len(demo["essays"])
+    wait_until(lambda: len(drv.find_elements(By.CSS_SELECTOR, "#essay-boxes > li")) >= n, 10, "the boxes", drv, tmp_path)
+    drv.find_element(By.ID, "grade-submit").send_keys(Keys.ENTER)
+    wait_until(lambda: drv.find_element(By.ID, "job-id").text, 30, "the job id", drv, tmp_path)
+    first_id = drv.find_element(By.ID, "job-id").text
+    wait_until(lambda: drv.find_element(By.ID, "job-status").text == "succeeded", 300, "the class graded", drv, tmp_path)
+    wait_until(lambda: drv.find_element(By.ID, "results-table").get_attribute("aria-busy") == "false"
+               and len(drv.find_elements(By.CSS_SELECTOR, "#results-body tr")) == n, 30, "the rows", drv, tmp_path)
+    assert drv.find_element(By.ID, "calibration-info").text == "Graded by the default grader alone."
+
+    # suggested essays are highlighted, each with why, and scored in its row
+    n_input = drv.find_element(By.ID, "suggest-n")
+    n_input.clear()
+    n_input.send_keys("4")
+    drv.find_element(By.ID, "suggest-button").send_keys(Keys.ENTER)
+    rows = wait_until(lambda: (r := drv.find_elements(By.CSS_SELECTOR, "#results-body tr.suggested")) and len(r) == 4 and r,
+                      20, "four suggested rows", drv, tmp_path)
+    api_sug = requests.get(f"{live_api}/api/v1/jobs/{first_id}/calibration-suggestions?n=4", headers=auth,
+                           timeout=30).json()["suggestions"]
+    assert {r.get_attribute("data-essay") for r in rows} == {s["essay_id"] for s in api_sug}
+    for r in rows:
+        assert r.find_element(By.CSS_SELECTOR, ".suggest-why").text.startswith("Suggested: predicted ")
+    assert drv.switch_to.active_element.get_attribute("class") == "inline-input"
+    check_screenshot(drv, shot(drv, tmp_path, "7-suggested"))
+    model = {x["essay_id"]: x for x in requests.get(f"{live_api}/api/v1/jobs/{first_id}/results", headers=auth,
+                                                   timeout=30).json()["results"]}
+    mine = {}
+    for eid in [s["essay_id"] for s in api_sug]:
+        mine[eid] = max(1.0, model[eid]["score"] - 1)
+        box = drv.find_element(By.CSS_SELECTOR, f'tr[data-essay="{eid}"] .inline-input')
+        box.send_keys(f"{mine[eid]:g}")
+        box.send_keys(Keys.ENTER)
+        wait_until(lambda eid=eid: drv.find_element(By.CSS_SELECTOR, f'tr[data-essay="{eid}"] td.override').text
+                   .startswith(f"{mine[eid]:g} by "), 20, f"the inline score of {eid}", drv, tmp_path)
+    stored = {x["essay_id"]: x for x in requests.get(f"{live_api}/api/v1/jobs/{first_id}/results", headers=auth,
+                                                    timeout=30).json()["results"]}
+    assert {e: stored[e]["override"]["score"] for e in mine} == mine
+
+    # regrade the rest with those scores: a new job, the before beside the after
+    drv.find_element(By.ID, "recalibrate-button").send_keys(Keys.ENTER)
+    wait_until(lambda: drv.find_element(By.ID, "job-id").text not in ("", first_id), 30, "the new job", drv, tmp_path)
+    second_id = drv.find_element(By.ID, "job-id").text
+    wait_until(lambda: drv.find_element(By.ID, "job-status").text == "succeeded", 300, "the regrade", drv, tmp_path)
+    wait_until(lambda: drv.find_element(By.ID, "results-table").get_attribute("aria-busy") == "false"
+               and len(drv.find_elements(By.CSS_SELECTOR, "#results-body td.score .before")) >= n - 2, 30,
+               "the before scores", drv, tmp_path)
+    info = drv.find_element(By.ID, "calibration-info").text
+    assert "Graded with 4 essay(s) you scored" in info and first_id in info
+    res = {x["essay_id"]: x for x in requests.get(f"{live_api}/api/v1/jobs/{second_id}/results", headers=auth,
+                                                 timeout=30).json()["results"]}
+    for row in drv.find_elements(By.CSS_SELECTOR, "#results-body tr"):
+        x = res[row.get_attribute("data-essay")]
+        cell = row.find_element(By.CSS_SELECTOR, "td.score").text
+        before = x["previous"]["score"]
+        assert cell.endswith(f"(before: {fmt(before) if before is not None else 'not scored'})"), (cell, x["previous"])
+        if x["essay_id"] in mine:  # her score is carried over and counts
+            assert row.find_element(By.CSS_SELECTOR, "td.override").text.startswith(f"{mine[x['essay_id']]:g} by ")
+    check_screenshot(drv, shot(drv, tmp_path, "8-regraded"))

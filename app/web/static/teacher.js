@@ -10,7 +10,7 @@
   var JOBDATA_KEY = PREFIX + "job.";            // + job id: {rubric, texts: {essay id: text}} for the reading view
   var FINISHED = ["succeeded", "failed", "cancelled"];
   var SEPARATOR = /^[ \t]*---[ \t]*$/;          // bulk paste: a line holding only ---
-  var state = { job: null, rubric: null, results: [], texts: {}, reading: null, drafts: {} };
+  var state = { job: null, rubric: null, results: [], texts: {}, reading: null, drafts: {}, suggested: {} };
   var boxSeq = 0;
 
   function $(id) { return document.getElementById(id); }
@@ -109,7 +109,7 @@
     // the token, the followed job and the essay texts kept for the reading view all go
     Object.keys(sessionStorage).forEach(function (k) { if (k.indexOf(PREFIX) === 0) { sessionStorage.removeItem(k); } });
     closeReader(false);
-    state = { job: null, rubric: null, results: [], texts: {}, reading: null, drafts: {} };
+    state = { job: null, rubric: null, results: [], texts: {}, reading: null, drafts: {}, suggested: {} };
     // and the students' essays leave the page too
     $("essay-boxes").textContent = "";
     $("bulk-text").value = "";
@@ -435,7 +435,7 @@
   function startFollowing(job, rubric, texts) {
     var changed = !state.job || state.job.id !== job.id;
     var kept = loadJobData(job.id) || {};
-    if (changed) { closeReader(false); state.results = []; state.drafts = {}; }
+    if (changed) { closeReader(false); state.results = []; state.drafts = {}; state.suggested = {}; }
     state.job = job;
     state.rubric = rubric || kept.rubric || null;
     state.texts = texts || kept.texts || {};
@@ -529,6 +529,7 @@
   function renderResults() {
     var rows = state.results;
     $("results-section").hidden = false;
+    showCalibration();
     var body = $("results-body");
     // keep the keyboard focus on the same essay's control across a redraw
     var active = document.activeElement;
@@ -548,18 +549,28 @@
       th.appendChild(read);
       tr.appendChild(th);
       cell(tr, r.student_ref || "", "wide-only");
-      cell(tr, modelScoreText(r), "score" + (isNum(r.score) ? "" : " not-scored"));
+      var sc = cell(tr, modelScoreText(r), "score" + (isNum(r.score) ? "" : " not-scored"));
+      if (r.previous) {  // a recalibrated class: the earlier score beside the new one
+        sc.appendChild(el("span", " (before: " + (isNum(r.previous.score) ? fmt(r.previous.score) : "not scored") + ")", "before"));
+      }
+      var why = state.suggested[r.essay_id];
+      if (why) {
+        tr.classList.add("suggested");
+        tr.setAttribute("data-suggested", "true");
+        th.appendChild(el("span", "Suggested: " + why, "suggest-why"));
+      }
       cell(tr, list(traitNames(r).filter(function (k) { return r.traits && k in r.traits; })
         .map(function (k) { return k + ": " + traitText(r.traits[k]); })), "wide-only");
       cell(tr, fmt(r.confidence), "wide-only");
-      var why = reasons(r);
-      cell(tr, r.needs_review ? frag([el("span", "Review"), el("span", (why.length ? ": " + why.join("; ") : ""), "wide-only")]) : "OK",
+      var flags = reasons(r);
+      cell(tr, r.needs_review ? frag([el("span", "Review"), el("span", (flags.length ? ": " + flags.join("; ") : ""), "wide-only")]) : "OK",
            r.needs_review ? "flag" : "");
       cell(tr, list((r.feedback || []).map(function (f) { return (f.trait ? f.trait + ": " : "") + (f.comment || ""); })),
            "wide-only feedback");
       var o = r.override;
-      cell(tr, o ? frag([el("span", fmt(o.score)), el("span", " by " + o.by + " at " + o.at + (o.note ? " — " + o.note : ""), "wide-only")]) : "",
+      var oc = cell(tr, o ? frag([el("span", fmt(o.score)), el("span", " by " + o.by + " at " + o.at + (o.note ? " — " + o.note : ""), "wide-only")]) : "",
            "override");
+      if (why && !o) { oc.appendChild(inlineScore(r)); }
       var btn = el("button", "Override", "override-button");
       btn.type = "button";
       btn.setAttribute("aria-label", "Override the score of essay " + r.essay_id);
@@ -573,6 +584,80 @@
       if (again) { again.focus(); }
     }
     if (state.reading !== null) { renderReader(false); }
+  }
+
+  // ---------------------------------------------------------------- calibration by example
+  // A suggested essay is scored in its row: a number and Save (an override, as from the reading view).
+  function inlineScore(r) {
+    var f = document.createElement("span");
+    f.className = "inline-score";
+    var id = "inline-" + r.essay_id.replace(/[^A-Za-z0-9_-]/g, "_");
+    var label = el("label", "Your score for " + r.essay_id, "visually-hidden");
+    label.htmlFor = id;
+    var input = document.createElement("input");
+    input.type = "number";
+    input.id = id;
+    input.className = "inline-input";
+    input.setAttribute("data-essay", r.essay_id);
+    var sc = (state.rubric && state.rubric.scale) || null;
+    if (sc) { input.min = sc.min; input.max = sc.max; input.step = sc.step || 1; }
+    var save = el("button", "Save", "inline-save");
+    save.type = "button";
+    save.setAttribute("aria-label", "Save your score for " + r.essay_id);
+    function go(e) {
+      if (e) { e.preventDefault(); e.stopPropagation(); }
+      var v = parseFloat(input.value);
+      if (!isFinite(v)) { fail(new Error("Type a score for " + r.essay_id + " first.")); input.focus(); return; }
+      busy(save, true);
+      api(state.job.links.self + "/results/" + encodeURIComponent(r.essay_id) + "/override",
+          { method: "POST", json: { score: v } }).then(function () {
+        say("Your score " + fmt(v) + " for " + r.essay_id + " is saved.");
+        return loadResults();
+      }).catch(fail).then(function () { busy(save, false); });
+    }
+    save.addEventListener("click", go);
+    input.addEventListener("click", function (e) { e.stopPropagation(); });
+    input.addEventListener("keydown", function (e) { if (e.key === "Enter") { go(e); } });
+    f.appendChild(label);
+    f.appendChild(input);
+    f.appendChild(save);
+    return f;
+  }
+
+  function suggestEssays() {
+    if (!state.job) { return; }
+    var n = parseInt($("suggest-n").value, 10) || 5;
+    busy($("suggest-button"), true);
+    api(state.job.links.calibration_suggestions + "?n=" + n).then(function (r) {
+      state.suggested = {};
+      r.body.suggestions.forEach(function (x) { state.suggested[x.essay_id] = x.why; });
+      renderResults();
+      say(r.body.suggestions.length + " essay(s) suggested to score first" +
+          (r.body.scored ? " (" + r.body.scored + " you scored already are left out)" : "") + ".");
+      var first = $("results-body").querySelector("tr.suggested .inline-input");
+      if (first) { first.focus(); }
+    }).catch(fail).then(function () { busy($("suggest-button"), false); });
+  }
+
+  function recalibrate() {
+    if (!state.job) { return; }
+    busy($("recalibrate-button"), true);
+    api(state.job.links.recalibrate, { method: "POST" }).then(function (r) {
+      var job = r.body.job;
+      say("Regrading the class with your " + job.calibration.examples + " score(s) as job " + job.id + "…");
+      startFollowing(job, state.rubric, state.texts);
+    }).catch(fail).then(function () { busy($("recalibrate-button"), false); });
+  }
+
+  function showCalibration() {
+    var job = state.job, info = $("calibration-info");
+    var grading = job && job.kind === "grading";
+    $("calibration").hidden = !grading;
+    if (!grading) { return; }
+    var c = job.calibration;
+    info.textContent = c ? ("Graded with " + c.examples + " essay(s) you scored (calibration " + c.id + ")" +
+      (c.recalibrates ? "; each score shows the one job " + c.recalibrates + " gave beside it." : ".")) :
+      "Graded by the default grader alone.";
   }
 
   // In the table: up / down (and Home / End) move between the essays' buttons;
@@ -968,6 +1053,8 @@
     $("results-body").addEventListener("keydown", tableKeys);
     $("download-csv").addEventListener("click", downloadCsv);
     $("refresh-results").addEventListener("click", loadResults);
+    $("suggest-button").addEventListener("click", suggestEssays);
+    $("recalibrate-button").addEventListener("click", recalibrate);
     $("lesson-form").addEventListener("submit", submitLesson);
     $("jobs-refresh").addEventListener("click", loadJobs);
     $("job-title").tabIndex = -1;

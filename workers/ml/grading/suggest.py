@@ -69,6 +69,7 @@ def suggest(scores: Sequence[float | None], confidences: Sequence[float | None],
     order = sorted(cand, key=lambda i: (float(scores[i]), conf[i], i))
     groups = [g for g in np.array_split(np.array(order), min(n, len(order))) if len(g)]
     rank = {i: r / max(len(order) - 1, 1) for r, i in enumerate(order)}
+    unsure_below = float(np.quantile([conf[i] for i in cand], 1 / 3))  # "unsure": the least sure third
     chosen: list[int] = []
     out: list[Suggestion] = []
     sim_to_chosen = np.zeros(len(scores))  # max cosine to any chosen essay
@@ -88,8 +89,8 @@ def suggest(scores: Sequence[float | None], confidences: Sequence[float | None],
         if best is None:
             continue
         parts = [f"predicted {float(scores[best]):g}, {_place(rank[best])}"]
-        if conf[best] < 0.5:
-            parts.append(f"the grader is unsure of it (confidence {conf[best]:.2f})")
+        if conf[best] <= unsure_below:
+            parts.append(f"the grader is among the least sure of it (confidence {conf[best]:.2f})")
         if chosen:
             parts.append(f"unlike the essays suggested before it (closest word overlap {sim_to_chosen[best]:.2f})")
         out.append(Suggestion(best, "; ".join(parts) + "."))
