@@ -73,6 +73,7 @@ def main() -> int:
         grading = wait(base, grading, headers)
         print(f"== grading job {grading['status']} in {time.time() - t0:.1f}s")
         print_grades(base, grading, headers, klass)
+        recalibrated = calibrate(base, grading, headers)
         lesson_job = wait(base, lesson_job, headers, timeout=900)
         print(f"== lesson job {lesson_job['status']} in {time.time() - t0:.1f}s")
         res = requests.get(base + lesson_job["links"]["results"], headers=headers, timeout=30).json()["results"]
@@ -80,7 +81,7 @@ def main() -> int:
             print(r.get("markdown") or json.dumps(r, indent=2))
             if r.get("warnings"):
                 print("warnings:", "; ".join(r["warnings"]))
-        ok = grading["status"] == "succeeded" and lesson_job["status"] == "succeeded"
+        ok = all(j["status"] == "succeeded" for j in (grading, recalibrated, lesson_job))
         return 0 if ok else 1
     finally:
         for p in procs:
@@ -93,6 +94,38 @@ def main() -> int:
                 p.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
+
+
+def calibrate(base, job, headers, n=5):
+    """Calibration by example: the demo teacher scores the essays the API suggests, then the rest of the
+    class is regraded with her scores (a job of its own); before and after, side by side."""
+    mine = json.loads((DEMO / "teacher_scores_8b.json").read_text())["scores"]
+    sug = requests.get(base + job["links"]["calibration_suggestions"] + f"?n={n}", headers=headers,
+                       timeout=30).json()["suggestions"]
+    print(f"== calibration by example: the teacher scores the {len(sug)} essays the API suggests")
+    for s in sug:
+        print(textwrap.fill(f"   {s['essay_id']}: she gives {mine[s['essay_id']]} ({s['why']})", 100, subsequent_indent="      "))
+        r = requests.post(base + job["links"]["self"] + f"/results/{s['essay_id']}/override",
+                          json={"score": mine[s["essay_id"]]}, headers=headers, timeout=30)
+        r.raise_for_status()
+    new = requests.post(base + job["links"]["recalibrate"], headers=headers, timeout=30).json()["job"]
+    print(f"== recalibrated job {new['id']}: the class regraded with her {new['calibration']['examples']} scores")
+    new = wait(base, new, headers)
+    res = requests.get(base + new["links"]["results"] + "?limit=200", headers=headers, timeout=30).json()["results"]
+    print(f"{'essay':7} {'before':>6} {'after':>6} {'teacher':>7}")
+    hit = {"before": 0, "after": 0}
+    rest = [r for r in res if r["essay_id"] not in {s["essay_id"] for s in sug}]
+    for r in res:
+        before, after = r["previous"]["score"], r["score"]
+        flag = "  (scored by her: hers counts)" if r["final"]["source"] == "teacher" else ""
+        print(f"{r['essay_id']:7} {'-' if before is None else f'{before:g}':>6} {'-' if after is None else f'{after:g}':>6} "
+              f"{mine[r['essay_id']]:>7}{flag}")
+    for r in rest:
+        hit["before"] += r["previous"]["score"] == mine[r["essay_id"]]
+        hit["after"] += r["score"] == mine[r["essay_id"]]
+    print(f"== on the {len(rest)} essays she did not score, exact agreement with her: {hit['before']} before, "
+          f"{hit['after']} after calibration\n")
+    return new
 
 
 def wait(base, job, headers, timeout=600):

@@ -48,29 +48,43 @@ def add_scored_examples(s, rubric_id: str, examples: list[dict], job_id: str | N
                             created_at=now))
 
 
+def _lineage(s, essay: Essay, depth: int = 10) -> list[str]:
+    """The essay and the essays it regrades (a recalibrated job's copy -> the original), newest first."""
+    out, e = [essay.id], essay
+    while e.previous_essay_id and len(out) < depth:
+        out.append(e.previous_essay_id)
+        e = s.get(Essay, e.previous_essay_id)
+        if e is None:
+            break
+    return out
+
+
 def accumulate_override(s, job: Job, essay: Essay, score: float, traits: dict, teacher_id: str) -> bool:
     """A teacher's score of an essay graded on a stored rubric becomes one of the rubric's examples
-    (the newest score of an essay replaces its earlier one). False where the job has no stored rubric."""
+    (the newest score of an essay replaces its earlier one, also one given to the essay a recalibrated
+    job regrades). False where the job has no stored rubric."""
     if not job.rubric_id:
         return False
-    row = s.scalar(select(RubricExample).where(RubricExample.rubric_id == job.rubric_id,
-                                               RubricExample.essay_id == essay.id))
+    row = s.scalars(select(RubricExample).where(RubricExample.rubric_id == job.rubric_id,
+                                                RubricExample.essay_id.in_(_lineage(s, essay)))
+                    .order_by(RubricExample.created_at.desc())).first()
     if row is None:
         s.add(RubricExample(rubric_id=job.rubric_id, job_id=job.id, essay_id=essay.id, teacher_id=teacher_id,
                             text=essay.text, score=score, traits=traits or {}, source="override",
                             created_at=utcnow()))
     else:
         row.score, row.traits, row.teacher_id, row.created_at = score, traits or {}, teacher_id, utcnow()
+        row.essay_id, row.job_id, row.text = essay.id, job.id, essay.text  # it follows the newest copy
     return True
 
 
 def merge(*lists: list[dict]) -> list[dict]:
-    """Examples from several sources, each essay once (by essay id, else by text; the later list wins),
-    at most EDUQ_CALIBRATION_MAX_EXAMPLES (the last ones)."""
+    """Examples from several sources, each text once (a recalibrated job's copy of an essay is the same
+    text under another id; the later list wins), at most EDUQ_CALIBRATION_MAX_EXAMPLES (the last ones)."""
     out: dict[str, dict] = {}
     for lst in lists:
         for e in lst:
-            key = e.get("essay_id") or "text:" + " ".join((e.get("text") or "").split())
+            key = " ".join((e.get("text") or "").split())
             out.pop(key, None)
             out[key] = e
     return list(out.values())[-settings().calibration_max_examples:]

@@ -37,6 +37,14 @@ def test_suggest_score_recalibrate_and_reuse_the_rubric(live_api, grading_worker
     assert r.status_code == 201, r.text
     rubric = r.json()["rubric"]
     assert rubric["calibration"] == {"examples": 0, "fine_tune_suggested": False, "fine_tune_at": 150}
+    # tenancy: another school's teacher neither sees nor uses it
+    _, other_token = make_teacher(school="Another School")
+    other = {"Authorization": f"Bearer {other_token}"}
+    assert requests.get(base + rubric["links"]["self"], headers=other, timeout=30).status_code == 404
+    assert rubric["id"] not in {x["id"] for x in requests.get(base + "/api/v1/rubrics", headers=other, timeout=30)
+                                .json()["rubrics"]}
+    r = post(base, "/api/v1/grading-jobs", other, {"rubric_id": rubric["id"], "essays": DEMO["essays"][:1]})
+    assert r.status_code == 422 and r.json()["error"]["details"][0]["field"] == "rubric_id"
 
     # a class graded on the stored rubric: nothing to calibrate with yet
     r = post(base, "/api/v1/grading-jobs", auth, {"rubric_id": rubric["id"], "essays": DEMO["essays"]})

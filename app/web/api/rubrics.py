@@ -128,6 +128,8 @@ def fine_tune_rubric(rubric_id: str):
     from flask import request
 
     who = current()
+    with session_scope() as s:
+        calsvc.get_rubric(s, who, rubric_id)  # another teacher's rubric: 404 before anything else
     body = validate(RubricFineTuneSchema(), json_body() if request.get_data() else {})
     with session_scope() as s:
         r = calsvc.get_rubric(s, who, rubric_id)

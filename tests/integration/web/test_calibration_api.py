@@ -124,6 +124,12 @@ def test_overrides_accumulate_suggestions_and_recalibrate(client, teacher, other
     assert res[first]["final"]["score"] == 3.0 and res[first]["score"] == 1.0
     assert res["e4"]["previous"]["job_id"] == job["id"] and res["e4"]["previous"]["score"] == 5.0
     assert res["e4"]["final"] == {"score": 1.0, "traits": {"organization": 1.0}, "source": "model"}
+    # scoring the same essay again in the regraded class replaces its example on the rubric (one per essay)
+    r = client.post(f"/api/v1/jobs/{new['id']}/results/{first}/override", json={"score": 4}, headers=h)
+    assert r.status_code == 201
+    with session_scope() as s:
+        rows = s.scalars(select(RubricExample).where(RubricExample.rubric_id == rub["id"])).all()
+        assert [(x.score, x.job_id) for x in rows] == [(4.0, new["id"])]
 
     # a student's deletion reaches the copies of her essay in calibrations
     ref = next(e["student_ref"] for e in ESSAYS if e["id"] == first)

@@ -82,15 +82,17 @@ def tenant_a(c, pg_url):
         s.add(m)
         s.flush()
         model_id, email = m.id, t.email
+    rub = c.post("/api/v1/rubrics", headers=hdr(token), json=rubric)
+    assert rub.status_code == 201, rub.get_json()
     return {"token": token, "job_id": r.get_json()["job"]["id"], "model_id": model_id, "essay_id": "a-essay-1",
-            "student_ref": "a-student-77", "email": email}
+            "student_ref": "a-student-77", "email": email, "rubric_id": rub.get_json()["rubric"]["id"]}
 
 
 def test_every_endpoint_answers_404_to_another_teacher(c, tenant_a):
     _, other = make_teacher(school="School B")
     spec = c.get("/api/v1/openapi.json").get_json()
     ids = {"job_id": tenant_a["job_id"], "model_id": tenant_a["model_id"], "essay_id": tenant_a["essay_id"],
-           "student_ref": tenant_a["student_ref"]}
+           "student_ref": tenant_a["student_ref"], "rubric_id": tenant_a["rubric_id"]}
     def body_for(method, path):  # a valid body, so that only tenancy can refuse it
         if method != "post":
             return None
