@@ -15,12 +15,13 @@ TASK_MODULES = ["workers.tasks.process", "workers.tasks.grading", "workers.tasks
 QUEUES = ("grading", "lessons", "training", "maintenance", "webhooks")
 
 # every task's name, in one place: the task modules register under these, publishers send to them
-GRADE, LESSON, TRAIN = "eduq.grade", "eduq.lesson", "eduq.train"
+GRADE, LESSON, TRAIN, FOLLOW_UP = "eduq.grade", "eduq.lesson", "eduq.train", "eduq.follow_up"
 SWEEP, PURGE, WEBHOOK = "eduq.sweep", "eduq.purge", "eduq.webhook"
-TASK_FOR_KIND = {"grading": GRADE, "lesson": LESSON, "fine_tune": TRAIN}  # a job kind's task
+TASK_FOR_KIND = {"grading": GRADE, "lesson": LESSON, "fine_tune": TRAIN, "follow_up": FOLLOW_UP}  # a job kind's task
 TASK_ROUTES = {
     GRADE: {"queue": "grading"},
     LESSON: {"queue": "lessons"},
+    FOLLOW_UP: {"queue": "lessons"},
     TRAIN: {"queue": "training"},
     SWEEP: {"queue": "maintenance"},
     PURGE: {"queue": "maintenance"},

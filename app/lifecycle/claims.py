@@ -23,7 +23,7 @@ from app.lifecycle import job_metrics as metrics
 from app.lifecycle.fair_share import ActiveJob, fair_shares
 from app.lifecycle.webhooks import enqueue
 from app.store.db import session_scope
-from app.store.tables import Essay, GradingResult, Job, LessonPlan, School, utcnow
+from app.store.tables import Essay, FollowUp, GradingResult, Job, LessonPlan, School, utcnow
 
 _WORKER_ID: tuple[int, str] | None = None
 
@@ -80,7 +80,7 @@ class Batch:
         return groups
 
 
-ITEM = {"grading": Essay, "lesson": LessonPlan}
+ITEM = {"grading": Essay, "lesson": LessonPlan, "follow_up": FollowUp}
 
 
 JOBS_PER_TEACHER = 4  # the oldest jobs with claimable work a claim considers per teacher
@@ -229,12 +229,16 @@ def claim_batch(kind: str, max_batch: int, max_wait_s: float, lease_s: float, ma
 # ---------------------------------------------------------------------------------- writing
 
 def after_finish(finished: list["Finished"]) -> None:
-    """Once the transaction that finished jobs has committed: metrics, then webhooks."""
+    """Once the transaction that finished jobs has committed: metrics, webhooks, and the follow-up jobs
+    that finishing grading jobs made (published now; the sweeper publishes one this misses)."""
+    from app.lifecycle.jobs import publish
+
     for f in finished:
         metrics.JOB_DURATION.labels(f.kind, f.status).observe(max(0.0, f.seconds))
         if f.has_callback:
-
             enqueue(f.job_id)
+        if f.spawned:
+            publish(f.spawned, "follow_up")
 
 
 class Finished(NamedTuple):
@@ -243,6 +247,7 @@ class Finished(NamedTuple):
     status: str
     seconds: float
     has_callback: bool
+    spawned: str | None = None  # a follow-up job this grading job's finish made (submitted with "follow_up": true)
 
 
 def refresh_jobs(s: Session, kind: str, job_ids: list[str]) -> list[Finished]:
@@ -279,8 +284,15 @@ def refresh_jobs(s: Session, kind: str, job_ids: list[str]) -> list[Finished]:
                              "message": f"{failed_n} of {job.total} item(s) could not be processed; see their results."}
             changed = True
             created = job.created_at if job.created_at.tzinfo else job.created_at.replace(tzinfo=now.tzinfo)
+            spawned = None
+            if job.kind == "grading" and job.status == "succeeded" and (job.params or {}).get("follow_up") \
+                    and not (job.params or {}).get("follow_up_job"):
+                from app.lifecycle.followups import spawn
+
+                s.flush()  # the results this transaction wrote, before the follow-ups read them
+                spawned = spawn(s, job)
             finished.append(Finished(job.id, job.kind, job.status, (now - created).total_seconds(),
-                                     bool(job.callback_url)))
+                                     bool(job.callback_url), spawned))
         if changed:
             job.version += 1
             job.updated_at = now
@@ -320,22 +332,25 @@ def write_grading_results(batch_items: list[ClaimedItem], results: dict[str, dic
     return len(mine)
 
 
-def write_lesson_results(batch_items: list[ClaimedItem], results: dict[str, dict], worker: str | None = None) -> int:
+def write_lesson_results(batch_items: list[ClaimedItem], results: dict[str, dict], worker: str | None = None,
+                         kind: str = "lesson") -> int:
+    """Results of claimed lesson plans (or follow-ups: kind), only while this worker holds their claims."""
+    Item = ITEM[kind]
     worker = worker or worker_id()
     ids = [i.id for i in batch_items if i.id in results]
     if not ids:
         return 0
     with session_scope() as s:
         mine = s.execute(
-            select(LessonPlan.id, LessonPlan.job_id)
-            .where(LessonPlan.id.in_(ids), LessonPlan.status == "claimed", LessonPlan.claimed_by == worker)
+            select(Item.id, Item.job_id)
+            .where(Item.id.in_(ids), Item.status == "claimed", Item.claimed_by == worker)
             .with_for_update()
         ).all()
         now = utcnow()
-        for plan_id, _ in mine:
-            s.execute(update(LessonPlan).where(LessonPlan.id == plan_id).values(
-                status="done", result=results[plan_id], claimed_by=None, claimed_until=None, finished_at=now))
-        finished = refresh_jobs(s, "lesson", sorted({m[1] for m in mine}))
+        for item_id, _ in mine:
+            s.execute(update(Item).where(Item.id == item_id).values(
+                status="done", result=results[item_id], claimed_by=None, claimed_until=None, finished_at=now))
+        finished = refresh_jobs(s, kind, sorted({m[1] for m in mine}))
     after_finish(finished)
     return len(mine)
 

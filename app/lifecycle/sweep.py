@@ -12,10 +12,10 @@ from app.lifecycle.jobs import publish
 from app.lifecycle.training import reap_training_leases
 from app.settings import settings
 from app.store.db import DB_ERRORS, session_scope
-from app.store.tables import Essay, Job, LessonPlan, utcnow
+from app.store.tables import Essay, FollowUp, Job, LessonPlan, utcnow
 
 log = logging.getLogger("eduq.worker")
-ITEMS = {"grading": Essay, "lesson": LessonPlan}
+ITEMS = {"grading": Essay, "lesson": LessonPlan, "follow_up": FollowUp}
 
 
 def republish_stale(kind: str, after_s: float, limit: int = 500) -> list[str]:
@@ -45,7 +45,7 @@ def republish_stale(kind: str, after_s: float, limit: int = 500) -> list[str]:
 def sweep() -> dict:
     cfg = settings()
     found = []
-    for kind in ("grading", "lesson"):
+    for kind in ("grading", "lesson", "follow_up"):
         found += republish_stale(kind, cfg.republish_after_s)
     # a queued fine-tune waits for a free training worker for a long time; re-publish it less eagerly
     found += republish_stale("fine_tune", max(cfg.republish_after_s, 900), limit=100)

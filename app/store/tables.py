@@ -80,7 +80,7 @@ class Job(Base):
               postgresql_where=text("status IN ('queued', 'running')"), sqlite_where=text("status IN ('queued', 'running')")),
     )
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("job"))
-    kind: Mapped[str] = mapped_column(String(16))  # grading | lesson | fine_tune
+    kind: Mapped[str] = mapped_column(String(16))  # grading | lesson | fine_tune | follow_up
     status: Mapped[str] = mapped_column(String(16), default="queued")
     teacher_id: Mapped[str] = mapped_column(ForeignKey("teachers.id", ondelete="CASCADE"))
     school_id: Mapped[str] = mapped_column(ForeignKey("schools.id", ondelete="CASCADE"))
@@ -134,6 +134,9 @@ class Essay(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # a recalibrated job's copy of an essay: the essay it was copied from (its earlier result stays readable)
     previous_essay_id: Mapped[str | None] = mapped_column(ForeignKey("essays.id", ondelete="SET NULL"))
+    # the revision loop: the assignment an essay answers, and the same student's earlier draft of it
+    assignment: Mapped[str | None] = mapped_column(String(200))
+    previous_draft_id: Mapped[str | None] = mapped_column(ForeignKey("essays.id", ondelete="SET NULL"))
 
 
 class GradingResult(Base):
@@ -168,6 +171,30 @@ class LessonPlan(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("les"))
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
     position: Mapped[int] = mapped_column(Integer)
+    request: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class FollowUp(Base):
+    """One student's next steps from a graded essay: the unit a lessons worker claims, and its result."""
+
+    __tablename__ = "follow_ups"
+    __table_args__ = (
+        UniqueConstraint("job_id", "position", name="uq_follow_ups_job_position"),
+        Index("ix_follow_ups_status_claim", "status", "claimed_until"),
+        Index("ix_follow_ups_job_status_position", "job_id", "status", "position"),
+    )
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("fup"))
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    essay_id: Mapped[str] = mapped_column(ForeignKey("essays.id", ondelete="CASCADE"), index=True)
     request: Mapped[dict[str, Any]] = mapped_column(JSONType)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -31,7 +31,7 @@ def job_view(job: Job) -> dict[str, Any]:
         "error": job.error,
         "model": job.model,
         "links": {"self": base, "results": f"{base}/results"},
-    } | _training_detail(job) | _grading_detail(job)
+    } | _training_detail(job) | _grading_detail(job) | _follow_up_detail(job)
 
 
 def _grading_detail(job: Job) -> dict:
@@ -39,9 +39,23 @@ def _grading_detail(job: Job) -> dict:
     if job.kind != "grading":
         return {}
     base = f"/api/v1/jobs/{job.id}"
-    return {"rubric_id": job.rubric_id, "calibration": (job.params or {}).get("calibration"),
-            "links": {"self": base, "results": f"{base}/results",
-                      "calibration_suggestions": f"{base}/calibration-suggestions", "recalibrate": f"{base}/recalibrate"}}
+    links = {"self": base, "results": f"{base}/results", "calibration_suggestions": f"{base}/calibration-suggestions",
+             "recalibrate": f"{base}/recalibrate", "insights": f"{base}/insights", "reteach": f"{base}/reteach",
+             "feedback_sheets": f"{base}/feedback-sheets"}
+    fu = (job.params or {}).get("follow_up_job")
+    if fu:
+        links["follow_ups"] = f"/api/v1/jobs/{fu}"
+    return {"rubric_id": job.rubric_id, "calibration": (job.params or {}).get("calibration"), "links": links}
+
+
+def _follow_up_detail(job: Job) -> dict:
+    """Follow-up jobs: the grading job they follow."""
+    if job.kind != "follow_up":
+        return {}
+    src = (job.params or {}).get("grading_job")
+    base = f"/api/v1/jobs/{job.id}"
+    return {"grading_job": src, "links": {"self": base, "results": f"{base}/results",
+                                          **({"grading_job": f"/api/v1/jobs/{src}"} if src else {})}}
 
 
 def _training_detail(job: Job) -> dict:

@@ -18,6 +18,7 @@ from app.web.api import (
     lessons,
     models_api,
     overrides,
+    personal,
     privacy,
     rubrics,
 )
@@ -65,6 +66,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     overrides.init_app(api)
     calibration.init_app(api)
     rubrics.init_app(api)
+    personal.init_app(api)
     privacy.init_app(api)
     health.init_app(app)
     api_docs.init_app(app)  # Swagger UI at /api/docs, its files served from this origin

@@ -8,7 +8,7 @@ from app.lifecycle.jobs import get_job
 from app.store import audit
 from app.store.accounts import Principal
 from app.store.db import session_scope
-from app.store.tables import Essay, GradingResult, LessonPlan, ScoreOverride, Teacher
+from app.store.tables import Essay, FollowUp, GradingResult, LessonPlan, ScoreOverride, Teacher
 from app.store.views import decode_cursor, encode_cursor, iso, job_view  # noqa: F401
 from app.web.csvio import write_csv
 
@@ -78,8 +78,11 @@ def _previous(s, rows) -> dict[str, dict]:
 
 
 def _with_overrides(s, rows) -> list[dict]:
+    from app.web.personal import previous_drafts
+
     ovr = latest_overrides(s, [e.id for e, _ in rows])
     prev = _previous(s, rows)
+    drafts = previous_drafts(s, [e for e, _ in rows])
     out = []
     for e, r in rows:
         d = grading_result(e, r)
@@ -87,6 +90,9 @@ def _with_overrides(s, rows) -> list[dict]:
         d["final"] = final(d)
         if e.previous_essay_id:
             d["previous"] = prev.get(e.id)
+        d["assignment"] = e.assignment
+        if e.previous_draft_id:
+            d["previous_draft"] = drafts.get(e.id)
         out.append(d)
     return out
 
@@ -99,6 +105,24 @@ def _lesson_rows(s, job_id: str, after: int | None, limit: int | None):
     if limit is not None:
         stmt = stmt.limit(limit + 1)
     return s.scalars(stmt).all()
+
+
+def _follow_up_rows(s, job_id: str, after: int | None, limit: int | None):
+    stmt = (select(FollowUp).where(FollowUp.job_id == job_id, FollowUp.status.in_(("done", "failed")))
+            .order_by(FollowUp.position))
+    if after is not None:
+        stmt = stmt.where(FollowUp.position > after)
+    if limit is not None:
+        stmt = stmt.limit(limit + 1)
+    return s.scalars(stmt).all()
+
+
+def follow_up_result(f: FollowUp) -> dict:
+    req = f.request or {}
+    out = {"essay_id": req.get("essay_id"), "student_ref": req.get("student_ref"),
+           "status": "generated" if f.status == "done" else "failed", "error": f.error}
+    out.update(f.result or {})
+    return out
 
 
 def lesson_result(plan: LessonPlan) -> dict:
@@ -118,6 +142,12 @@ def results_page(who: Principal, job_id: str, limit: int, after: int | None) -> 
             rows = rows[:limit]
             results = _with_overrides(s, rows)
             last = rows[-1][0].position if rows else None
+        elif job.kind == "follow_up":
+            items = _follow_up_rows(s, job.id, after, limit)
+            more = len(items) > limit
+            items = items[:limit]
+            results = [follow_up_result(f) for f in items]
+            last = items[-1].position if items else None
         elif job.kind == "lesson":
             plans = _lesson_rows(s, job.id, after, limit)
             more = len(plans) > limit

@@ -78,6 +78,9 @@ class EssaySchema(StrictSchema):
         "description": ("The essay. Empty or very short text is flagged for review and gets no score "
                         "(null) unless the rubric sets always_score.")})
     student_ref = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
+    assignment = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=200), metadata={
+        "description": "The assignment the essay answers. With a student_ref, a later essay of the same student and "
+                       "assignment is a new draft linked to the earlier one (results: previous_draft)."})
 
     @validates_schema
     def _length(self, data, **_):
@@ -113,6 +116,9 @@ class GradingJobRequestSchema(StrictSchema):
         "description": "A stored rubric (POST /api/v1/rubrics) instead of `rubric`: its scored examples calibrate "
                        "the default grader from the start, and this job's scores join them."})
     scored_examples = _scored_examples_field()
+    follow_up = fields.Boolean(load_default=False, metadata={
+        "description": "When the job has finished, make each student's next steps too (a follow_up job, linked from "
+                       "this job's view as links.follow_ups)."})
     model = fields.String(load_default="default", validate=validate.Length(min=1, max=80), metadata={
         "description": "'default' (any rubric), a shipped per-prompt ASAP grader 'asap-1'..'asap-8' (brings its "
                        "own rubric: the prompt's score range and traits), or the id of a fine-tuned model; 'noop' (benchmark "
@@ -145,13 +151,14 @@ class GradingJobRequestSchema(StrictSchema):
 
 
 class GradingMultipartSchema(Schema):
-    """multipart/form-data: a CSV file with a header row (id, text, optional student_ref)."""
+    """multipart/form-data: a CSV file with a header row (id, text, optional student_ref and assignment)."""
 
     file = fields.Raw(required=True, metadata={"type": "string", "format": "binary"})
     rubric = fields.String(metadata={"description": "The rubric as JSON text (or rubric_id)."})
     rubric_id = fields.String(metadata={"description": "A stored rubric's id instead of rubric."})
     model = fields.String(load_default="default")
     callback_url = fields.String(load_default=None)
+    follow_up = fields.String(metadata={"description": "true: each student's next steps when the job has finished."})
 
 
 # ---- responses -------------------------------------------------------------------------
@@ -174,11 +181,16 @@ class JobLinksSchema(Schema):
     results = fields.String()
     calibration_suggestions = fields.String(metadata={"description": "Grading jobs: GET, the essays to score first."})
     recalibrate = fields.String(metadata={"description": "Grading jobs: POST, regrade the class with your scores."})
+    insights = fields.String(metadata={"description": "Grading jobs: GET, what the class needs."})
+    reteach = fields.String(metadata={"description": "Grading jobs: POST, a lesson on the class's weakest trait."})
+    feedback_sheets = fields.String(metadata={"description": "Grading jobs: GET, a .docx of every student's feedback."})
+    follow_ups = fields.String(metadata={"description": "Grading jobs submitted with follow_up: the follow-up job."})
+    grading_job = fields.String(metadata={"description": "Follow-up jobs: the grading job they follow."})
 
 
 class JobViewSchema(Schema):
     id = fields.String()
-    kind = fields.String(metadata={"enum": ["grading", "lesson", "fine_tune"]})
+    kind = fields.String(metadata={"enum": ["grading", "lesson", "fine_tune", "follow_up"]})
     status = fields.String(metadata={"enum": ["queued", "running", "succeeded", "failed", "cancelled"]})
     progress = fields.Nested(ProgressSchema)
     created_at = fields.String(metadata={"format": "date-time"})
@@ -188,6 +200,7 @@ class JobViewSchema(Schema):
     model = fields.String(allow_none=True)
     stage = fields.String(allow_none=True, metadata={"description": "Fine-tune jobs: the current stage."})
     rubric_id = fields.String(allow_none=True, metadata={"description": "Grading jobs on a stored rubric: its id."})
+    grading_job = fields.String(allow_none=True, metadata={"description": "Follow-up jobs: the grading job they follow."})
     calibration = fields.Dict(allow_none=True, metadata={"description": (
         "Grading jobs calibrated by a teacher's scored examples: {id, examples, scored_holistic, recalibrates "
         "(the job this one regrades)}; null otherwise. Results name it in model_version.")})
@@ -231,7 +244,10 @@ class ResultsQuerySchema(Schema):
 
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
     cursor = fields.String()
-    format = fields.String(load_default="json", validate=validate.OneOf(["json", "csv", "docx"]))
+    format = fields.String(load_default="json", validate=validate.OneOf(["json", "csv", "docx", "canvas", "classroom"]),
+                           metadata={"description": "json; csv (every column); docx (lesson plans); canvas or classroom "
+                                                    "(grading jobs: a gradebook import CSV in that LMS's layout, the "
+                                                    "scores that count)."})
 
 
 class FeedbackSchema(Schema):
@@ -502,3 +518,19 @@ class SuggestionsSchema(Schema):
     job = fields.Dict()
     scored = fields.Integer(metadata={"description": "Essays of the job the teacher has scored already (left out)."})
     suggestions = fields.List(fields.Nested(SuggestionSchema))
+
+
+class InsightsSchema(Schema):
+    job = fields.Dict()
+    graded = fields.Integer()
+    holistic = fields.Dict(metadata={"description": "{scale, distribution: {score: count}, mean}"})
+    traits = fields.Dict(metadata={"description": "trait -> {scale, distribution, mean}"})
+    weakest = fields.List(fields.Dict(), metadata={"description": "[{trait, mean_level, students, of}], weakest first"})
+    groups = fields.List(fields.Dict(), metadata={"description": "[{next_step, essay_ids, source}]"})
+    review = fields.Dict()
+
+
+class ProgressSchema_(Schema):
+    student_ref = fields.String()
+    assignments = fields.List(fields.Dict(), metadata={
+        "description": "[{assignment, drafts: [{job_id, essay_id, score, traits, graded_at}]}], oldest draft first"})

@@ -22,7 +22,7 @@ import threading
 from typing import Callable
 
 log = logging.getLogger("eduq.worker")
-KIND_OF_QUEUE = {"grading": "grading", "lessons": "lesson"}
+KINDS_OF_QUEUE = {"grading": ("grading",), "lessons": ("lesson", "follow_up")}  # the job kinds a queue serves
 
 
 class IdlePoller:

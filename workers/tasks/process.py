@@ -16,7 +16,7 @@ from app.logs import configure
 from app.settings import settings
 from app.store.db import reset_engine
 from workers.runtime import models, worker_metrics
-from workers.runtime.idle_poll import KIND_OF_QUEUE, IdlePoller
+from workers.runtime.idle_poll import KINDS_OF_QUEUE, IdlePoller
 
 log = logging.getLogger("eduq.worker")
 QUEUES: set[str] = set()
@@ -50,7 +50,7 @@ def _on_ready(sender=None, **_):
         celery_app.send_task(SWEEP)
     except Exception:
         log.warning("could not queue the start-up sweep")
-    kinds = [KIND_OF_QUEUE[q] for q in sorted(QUEUES) if q in KIND_OF_QUEUE]
+    kinds = [k for q in sorted(QUEUES) for k in KINDS_OF_QUEUE.get(q, ())]
     if kinds:  # this worker serves grading or lessons: it looks for stranded work itself when idle
         global POLLER
         POLLER = IdlePoller(kinds, settings().idle_poll_s, _idle, claims.claimable_job, publish).start()

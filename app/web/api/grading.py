@@ -16,6 +16,7 @@ from app.web.api.common import body_kind, form_json, idempotency_key, json_body,
 from app.web.api.overrides import check_against_rubric
 from app.web.auth import current, login_required
 from app.web.csvio import decode_upload, read_rows
+from app.web.personal import link_drafts
 from app.web.schemas import EssaySchema, GradingJobRequestSchema, GradingMultipartSchema, JobEnvelopeSchema
 
 blp = Blueprint("grading", __name__, url_prefix="/api/v1", description="Grade a class of essays against a rubric.")
@@ -28,12 +29,13 @@ def _from_csv() -> tuple[dict, dict]:
                        [{"field": "file", "message": "Missing data for required field."}])
     raw = upload.read()
     text = decode_upload(raw)
-    rows = read_rows(text, required=("id", "text"), optional=("student_ref",))
+    rows = read_rows(text, required=("id", "text"), optional=("student_ref", "assignment"))
     essays, errors = [], []
     schema = EssaySchema()
     for line, row in rows:
         item = {"id": row.get("id", "").strip(), "text": row.get("text", ""),
-                "student_ref": (row.get("student_ref") or "").strip() or None}
+                "student_ref": (row.get("student_ref") or "").strip() or None,
+                "assignment": (row.get("assignment") or "").strip() or None}
         msgs = schema.validate(item)
         for field, fm in msgs.items():
             for m in (fm if isinstance(fm, list) else [fm]):
@@ -54,6 +56,7 @@ def _from_csv() -> tuple[dict, dict]:
     rubric_id = (request.form.get("rubric_id") or "").strip() or None
     data = {"rubric": None if rubric_id and not request.form.get("rubric") else form_json("rubric"),
             "rubric_id": rubric_id, "model": request.form.get("model") or "default",
+            "follow_up": (request.form.get("follow_up") or "").strip().lower() in ("1", "true", "yes", "on"),
             "essays": essays, "callback_url": request.form.get("callback_url") or None}
     hash_src = {"csv_sha256": jobsvc.request_hash(text), "rubric": data["rubric"], "rubric_id": rubric_id,
                 "model": data["model"], "callback_url": data["callback_url"]}
@@ -105,10 +108,15 @@ def submit_grading():
     essays = data["essays"]
 
     def fill(s, job):
+        drafts = link_drafts(s, who, essays)  # the revision loop: each student's earlier draft of the assignment
         s.execute(insert(Essay), [{"id": new_id("ess"), "job_id": job.id, "position": i, "client_id": e["id"],
                                    "text": e["text"], "student_ref": e.get("student_ref"), "status": "pending",
-                                   "attempts": 0, "created_at": job.created_at} for i, e in enumerate(essays)])
+                                   "attempts": 0, "created_at": job.created_at, "assignment": e.get("assignment"),
+                                   "previous_draft_id": drafts.get((e.get("student_ref"), e.get("assignment")))}
+                                  for i, e in enumerate(essays)])
         calsvc.calibration_for(s, job, rubric, rubric_id, scored, who)
+        if data.get("follow_up"):
+            job.params = {**(job.params or {}), "follow_up": True}
 
     view, created = jobsvc.create_job(
         who, "grading", body_hash=jobsvc.request_hash(hash_src), idempotency_key=key, fill=fill,

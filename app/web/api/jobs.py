@@ -11,6 +11,7 @@ from app.lifecycle import jobs as jobsvc
 from app.settings import settings
 from app.store import views
 from app.store.db import session_scope
+from app.web import personal
 from app.web import results as resultsvc
 from app.web.auth import current, login_required
 from app.web.schemas import (
@@ -88,6 +89,10 @@ def job_results(job_id: str, limit: int = 100, cursor: str | None = None, format
     who = current()
     if format == "csv":
         name, body = resultsvc.results_csv(who, job_id)
+        return Response(body, mimetype="text/csv",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    if format in ("canvas", "classroom"):
+        name, body = (personal.canvas_csv if format == "canvas" else personal.classroom_csv)(who, job_id)
         return Response(body, mimetype="text/csv",
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})
     if format == "docx":
