@@ -220,7 +220,7 @@ class JobListQuerySchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    kind = fields.String(validate=validate.OneOf(["grading", "lesson", "fine_tune"]))
+    kind = fields.String(validate=validate.OneOf(["grading", "lesson", "fine_tune", "follow_up"]))
     status = fields.String(validate=validate.OneOf(["queued", "running", "succeeded", "failed", "cancelled"]))
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
     cursor = fields.String()

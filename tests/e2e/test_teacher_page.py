@@ -577,3 +577,100 @@ def test_teacher_scores_the_suggested_essays_and_regrades_the_rest(live_api, gra
         if x["essay_id"] in mine:  # her score is carried over and counts
             assert row.find_element(By.CSS_SELECTOR, "td.override").text.startswith(f"{mine[x['essay_id']]:g} by ")
     check_screenshot(drv, shot(drv, tmp_path, "8-regraded"))
+
+
+@pytest.fixture(scope="module")
+def page_lessons_worker(pg_url, redis_client, log_dir):
+    from tests.conftest import start_worker
+
+    proc = start_worker(log_dir, "lessons", "page-lessons", EDUQ_LESSON_BUDGET_SCALE="0.5")
+    yield proc
+    proc.stop()
+
+
+def test_teacher_sees_next_steps_insights_reteach_and_exports(live_api, grading_worker, page_lessons_worker, browser,
+                                                              tmp_path):
+    """From grades to learning on the page: each student's next steps in the reading view, the class's
+    insights as charts, a re-teach lesson, the gradebook exports and the feedback sheets downloaded."""
+    import json
+    from pathlib import Path
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    demo = json.loads((Path(__file__).resolve().parents[2] / "app" / "demo" / "class_8b.json").read_text())
+    drv = browser
+    _, token = make_teacher()
+    auth = {"Authorization": f"Bearer {token}"}
+    drv.get(live_api + "/")
+    tok = drv.find_element(By.ID, "token")
+    tok.send_keys(token)
+    tok.send_keys(Keys.ENTER)
+    wait_until(lambda: drv.find_element(By.ID, "app").is_displayed(), 20, "the signed-in page", drv, tmp_path)
+    prompt = drv.find_element(By.ID, "rubric-prompt")
+    prompt.clear()
+    prompt.send_keys(demo["rubric"]["prompt"])
+    drv.find_element(By.CSS_SELECTOR, "#bulk summary").send_keys(Keys.ENTER)
+    bulk = wait_until(lambda: (e := drv.find_element(By.ID, "bulk-text")).is_displayed() and e, 5, "bulk", drv, tmp_path)
+    essays = demo["essays"][:8]
+    drv.execute_script("arguments[0].value = arguments[1];", bulk, "\n---\n".join(e["text"] for e in essays))
+    drv.find_element(By.ID, "bulk-split").send_keys(Keys.ENTER)
+    wait_until(lambda: len(drv.find_elements(By.CSS_SELECTOR, "#essay-boxes > li")) >= len(essays), 10, "boxes", drv, tmp_path)
+    drv.find_element(By.ID, "grade-submit").send_keys(Keys.ENTER)
+    wait_until(lambda: drv.find_element(By.ID, "job-id").text, 30, "the job id", drv, tmp_path)
+    job_id = drv.find_element(By.ID, "job-id").text
+    wait_until(lambda: drv.find_element(By.ID, "job-status").text == "succeeded", 300, "graded", drv, tmp_path)
+    wait_until(lambda: drv.find_element(By.ID, "results-table").get_attribute("aria-busy") == "false"
+               and len(drv.find_elements(By.CSS_SELECTOR, "#results-body tr")) == len(essays), 30, "rows", drv, tmp_path)
+
+    # each student's next steps, read beside the essay
+    drv.find_element(By.ID, "followups-button").send_keys(Keys.ENTER)
+    wait_until(lambda: "Next steps are ready" in drv.find_element(By.ID, "personal-info").text, 120,
+               "the next steps", drv, tmp_path)
+    drv.find_element(By.CSS_SELECTOR, 'tr[data-essay="essay-2"] .read-button').send_keys(Keys.ENTER)
+    wait_until(lambda: drv.find_element(By.ID, "reader").is_displayed(), 10, "the reading view", drv, tmp_path)
+    box = drv.find_element(By.ID, "reader-followup")
+    text = box.text
+    assert "What you did well" in text and "Next steps" in text and "Practice" in text, text
+    steps = box.find_elements(By.CSS_SELECTOR, "ol.exercises > li")
+    assert 2 <= len(steps) <= 3
+    api_fu = {x["essay_id"]: x for x in requests.get(
+        f"{live_api}/api/v1/jobs/{job_id}/results", headers=auth, timeout=30).json()["results"]}
+    fu_job = requests.get(f"{live_api}/api/v1/jobs?kind=follow_up&limit=1", headers=auth, timeout=30).json()["jobs"][0]
+    fus = {x["essay_id"]: x for x in requests.get(f"{live_api}{fu_job['links']['results']}", headers=auth,
+                                                  timeout=30).json()["results"]}
+    for x in fus["essay-2"]["follow_up"]["exercises"]:
+        assert x["instructions"] in text
+    assert api_fu["essay-2"]["score"] == fus["essay-2"]["scores"]["score"]
+    drv.execute_script("document.getElementById('reader-followup').scrollIntoView({block: 'start'})")
+    check_screenshot(drv, shot(drv, tmp_path, "9-next-steps"))
+    drv.find_element(By.ID, "reader-close").send_keys(Keys.ENTER)
+
+    # the class's insights as charts
+    drv.find_element(By.ID, "insights-button").send_keys(Keys.ENTER)
+    wait_until(lambda: drv.find_element(By.ID, "insights").is_displayed(), 20, "the insights", drv, tmp_path)
+    ins = requests.get(f"{live_api}/api/v1/jobs/{job_id}/insights", headers=auth, timeout=30).json()
+    bars_ = drv.find_elements(By.CSS_SELECTOR, "#chart-holistic .bar-row")
+    assert [b.find_element(By.CSS_SELECTOR, ".bar-label").text for b in bars_] == list(ins["holistic"]["distribution"])
+    assert [b.find_element(By.CSS_SELECTOR, ".bar-count").text for b in bars_] == [
+        str(v) for v in ins["holistic"]["distribution"].values()]
+    label = drv.find_element(By.ID, "chart-holistic").get_attribute("aria-label")
+    assert label.startswith("Holistic scores (1-6): ")
+    assert len(drv.find_elements(By.CSS_SELECTOR, "#chart-traits .chart")) == 2
+    assert drv.find_element(By.CSS_SELECTOR, "#weakest li").text.startswith(ins["weakest"][0]["trait"] + ": ")
+    drv.execute_script("document.getElementById('personal').scrollIntoView({block: 'start'})")
+    check_screenshot(drv, shot(drv, tmp_path, "10-insights"))
+
+    # the exports, downloaded by the page
+    for button, suffix in (("export-canvas", "-canvas.csv"), ("export-classroom", "-classroom.csv"),
+                           ("export-sheets", "-feedback.docx")):
+        drv.find_element(By.ID, button).click()
+        wait_until(lambda s=suffix: [p for p in drv.downloads.glob(f"*{s}")], 20, f"the {suffix} download", drv, tmp_path)
+    canvas = next(drv.downloads.glob("*-canvas.csv")).read_text(encoding="utf-8").splitlines()
+    assert canvas[0].startswith("Student,ID,SIS User ID,SIS Login ID,Section,") and canvas[1].startswith("Points Possible")
+    assert next(drv.downloads.glob("*-feedback.docx")).read_bytes()[:2] == b"PK"
+
+    # a lesson that re-teaches the weakest trait
+    drv.find_element(By.ID, "reteach-button").send_keys(Keys.ENTER)
+    wait_until(lambda: "Lesson plan ready" in drv.find_element(By.ID, "personal-info").text, 600, "the lesson", drv, tmp_path)
+    assert drv.find_element(By.ID, "lesson-output").is_displayed()

@@ -10,7 +10,7 @@
   var JOBDATA_KEY = PREFIX + "job.";            // + job id: {rubric, texts: {essay id: text}} for the reading view
   var FINISHED = ["succeeded", "failed", "cancelled"];
   var SEPARATOR = /^[ \t]*---[ \t]*$/;          // bulk paste: a line holding only ---
-  var state = { job: null, rubric: null, results: [], texts: {}, reading: null, drafts: {}, suggested: {} };
+  var state = { job: null, rubric: null, results: [], texts: {}, reading: null, drafts: {}, suggested: {}, followups: {} };
   var boxSeq = 0;
 
   function $(id) { return document.getElementById(id); }
@@ -109,7 +109,7 @@
     // the token, the followed job and the essay texts kept for the reading view all go
     Object.keys(sessionStorage).forEach(function (k) { if (k.indexOf(PREFIX) === 0) { sessionStorage.removeItem(k); } });
     closeReader(false);
-    state = { job: null, rubric: null, results: [], texts: {}, reading: null, drafts: {}, suggested: {} };
+    state = { job: null, rubric: null, results: [], texts: {}, reading: null, drafts: {}, suggested: {}, followups: {} };
     // and the students' essays leave the page too
     $("essay-boxes").textContent = "";
     $("bulk-text").value = "";
@@ -435,7 +435,10 @@
   function startFollowing(job, rubric, texts) {
     var changed = !state.job || state.job.id !== job.id;
     var kept = loadJobData(job.id) || {};
-    if (changed) { closeReader(false); state.results = []; state.drafts = {}; state.suggested = {}; }
+    if (changed) {
+      closeReader(false); state.results = []; state.drafts = {}; state.suggested = {}; state.followups = {};
+      $("insights").hidden = true; $("personal-info").textContent = "";
+    }
     state.job = job;
     state.rubric = rubric || kept.rubric || null;
     state.texts = texts || kept.texts || {};
@@ -660,6 +663,149 @@
       "Graded by the default grader alone.";
   }
 
+  // ---------------------------------------------------------------- from grades to learning
+  function download(path, fallback) {
+    return api(path, { raw: true }).then(function (r) {
+      var name = fallback;
+      var m = /filename="([^"]+)"/.exec(r.headers.get("Content-Disposition") || "");
+      if (m) { name = m[1]; }
+      var url = URL.createObjectURL(r.body);
+      var a = document.createElement("a");
+      a.href = url; a.download = name;
+      document.body.appendChild(a); a.click(); a.remove();
+      setTimeout(function () { URL.revokeObjectURL(url); }, 10000);
+      say("Downloaded " + name + ".");
+    }).catch(fail);
+  }
+
+  function makeFollowUps() {
+    if (!state.job) { return; }
+    var grading = state.job;
+    busy($("followups-button"), true);
+    api(grading.links.self + "/follow-ups", { method: "POST" }).then(function (r) {
+      var job = r.body.job;
+      $("personal-info").textContent = "Writing next steps for " + job.progress.total + " student(s) (job " + job.id + ")…";
+      return follow(job, function (j) {
+        $("personal-info").textContent = "Next steps: " + j.progress.done + " of " + j.progress.total + " students.";
+      }).then(function (j) {
+        return api(j.links.results + "?limit=1000").then(function (res) {
+          if (!state.job || state.job.id !== grading.id) { return; }
+          state.followups = {};
+          res.body.results.forEach(function (x) { state.followups[x.essay_id] = x; });
+          var flagged = res.body.results.filter(function (x) { return x.needs_review; }).length;
+          $("personal-info").textContent = "Next steps are ready for " + res.body.results.length + " student(s)" +
+            (flagged ? " (" + flagged + " to look over: see each one's notes)" : "") + ". Open an essay to read them.";
+          say("Next steps ready.");
+          if (state.reading !== null) { renderReader(false); }
+        });
+      });
+    }).catch(fail).then(function () { busy($("followups-button"), false); });
+  }
+
+  function renderFollowUp(r) {
+    var box = $("reader-followup");
+    box.textContent = "";
+    var x = state.followups[r.essay_id];
+    if (!x || !x.follow_up) {
+      box.appendChild(el("p", "None yet: “Make each student's next steps” writes them.", "hint"));
+      return;
+    }
+    var fu = x.follow_up;
+    if (fu.strengths && fu.strengths.length) {
+      box.appendChild(el("h5", "What you did well"));
+      box.appendChild(list(fu.strengths.map(function (s) { return s.comment; })));
+    }
+    if (fu.next_steps && fu.next_steps.length) {
+      box.appendChild(el("h5", "Next steps"));
+      box.appendChild(list(fu.next_steps.map(function (s) { return s.target; })));
+    }
+    if (fu.exercises && fu.exercises.length) {
+      box.appendChild(el("h5", "Practice"));
+      var ol = el("ol", null, "exercises");
+      fu.exercises.forEach(function (e) {
+        var li = el("li", e.instructions);
+        var det = document.createElement("details");
+        det.appendChild(el("summary", "Answer for the teacher"));
+        det.appendChild(el("p", e.answer));
+        li.appendChild(det);
+        ol.appendChild(li);
+      });
+      box.appendChild(ol);
+    }
+    if (x.needs_review) {
+      box.appendChild(el("p", "To look over: " + (x.review_reasons || []).join("; "), "flag"));
+    }
+  }
+
+  function bars(target, dist, scale, label) {
+    target.textContent = "";
+    var keys = Object.keys(dist || {});
+    var max = Math.max.apply(null, keys.map(function (k) { return dist[k]; }).concat([1]));
+    var summary = [];
+    keys.forEach(function (k) {
+      var row = el("div", null, "bar-row");
+      row.appendChild(el("span", k, "bar-label"));
+      var bar = el("span", null, "bar");
+      bar.style.width = Math.round(100 * dist[k] / max) + "%";
+      bar.setAttribute("aria-hidden", "true");
+      row.appendChild(bar);
+      row.appendChild(el("span", String(dist[k]), "bar-count"));
+      target.appendChild(row);
+      summary.push(dist[k] + " at " + k);
+    });
+    target.setAttribute("aria-label", label + (scale ? " (" + scale.min + "-" + scale.max + ")" : "") + ": " +
+                        (summary.join(", ") || "no scores"));
+  }
+
+  function showInsights() {
+    if (!state.job) { return; }
+    busy($("insights-button"), true);
+    api(state.job.links.self + "/insights").then(function (r) {
+      var ins = r.body;
+      $("insights").hidden = false;
+      bars($("chart-holistic"), ins.holistic.distribution, ins.holistic.scale, "Holistic scores");
+      var traits = $("chart-traits");
+      traits.textContent = "";
+      Object.keys(ins.traits).forEach(function (t) {
+        traits.appendChild(el("h4", "Trait: " + t + (ins.traits[t].mean !== null ? " (mean " + fmt(ins.traits[t].mean) + ")" : "")));
+        var c = el("div", null, "chart");
+        c.setAttribute("role", "img");
+        traits.appendChild(c);
+        bars(c, ins.traits[t].distribution, ins.traits[t].scale, "Trait " + t);
+      });
+      $("weakest").textContent = "";
+      ins.weakest.forEach(function (w) {
+        $("weakest").appendChild(el("li", w.trait + ": " + w.students + " of " + w.of + " students in the lower half"));
+      });
+      $("groups").textContent = "";
+      ins.groups.forEach(function (g) {
+        $("groups").appendChild(el("li", g.next_step + ": " + g.essay_ids.join(", ")));
+      });
+      var rv = ins.review;
+      $("review-summary").textContent = rv.needs_review + " essay(s) to review" +
+        (Object.keys(rv.reasons).length ? " (" + Object.keys(rv.reasons).map(function (k) { return k + ": " + rv.reasons[k]; }).join(", ") + ")" : "") +
+        "; " + rv.overridden + " scored by you.";
+      say("Class insights for " + ins.graded + " graded essay(s).");
+    }).catch(fail).then(function () { busy($("insights-button"), false); });
+  }
+
+  function reteach() {
+    if (!state.job) { return; }
+    busy($("reteach-button"), true);
+    api(state.job.links.self + "/reteach", { method: "POST" }).then(function (r) {
+      var job = r.body.job;
+      $("personal-info").textContent = "A lesson plan on the weakest trait is being written (job " + job.id + ")…";
+      return follow(job, function () {}).then(function (j) {
+        return api(j.links.results).then(function (res) {
+          var plan = res.body.results[0] || {};
+          $("personal-info").textContent = "Lesson plan ready: " + ((plan.lesson && plan.lesson.title) || j.status) +
+            " (job " + j.id + "; read it in Lesson plans below or through the API).";
+          if (plan.markdown) { renderMarkdown(plan.markdown, $("lesson-output")); $("lesson-output").hidden = false; }
+        });
+      });
+    }).catch(fail).then(function () { busy($("reteach-button"), false); });
+  }
+
   // In the table: up / down (and Home / End) move between the essays' buttons;
   // while the reading view is open it follows.
   function tableKeys(e) {
@@ -815,6 +961,7 @@
       dlRow(dl, "Overridden", "by " + o.by + ", " + when(o.at) + (o.note ? " — " + o.note : ""), "override-by");
     }
 
+    renderFollowUp(r);
     var review = $("reader-review");
     review.textContent = "";
     var why = reasons(r);
@@ -1054,6 +1201,18 @@
     $("download-csv").addEventListener("click", downloadCsv);
     $("refresh-results").addEventListener("click", loadResults);
     $("suggest-button").addEventListener("click", suggestEssays);
+    $("followups-button").addEventListener("click", makeFollowUps);
+    $("insights-button").addEventListener("click", showInsights);
+    $("reteach-button").addEventListener("click", reteach);
+    $("export-canvas").addEventListener("click", function () {
+      if (state.job) { download(state.job.links.results + "?format=canvas", state.job.id + "-canvas.csv"); }
+    });
+    $("export-classroom").addEventListener("click", function () {
+      if (state.job) { download(state.job.links.results + "?format=classroom", state.job.id + "-classroom.csv"); }
+    });
+    $("export-sheets").addEventListener("click", function () {
+      if (state.job) { download(state.job.links.self + "/feedback-sheets", state.job.id + "-feedback.docx"); }
+    });
     $("recalibrate-button").addEventListener("click", recalibrate);
     $("lesson-form").addEventListener("submit", submitLesson);
     $("jobs-refresh").addEventListener("click", loadJobs);

@@ -66,9 +66,11 @@ PLAIN_STRENGTH = {
     "language": "Your sentences are easy to read, as here",
     "style": "Your sentences have different lengths and starts, as here",
 }
-# for a strong writer (what we wrote reads more than two grades below her essay): a harder step in each exercise
-CHALLENGE = ("Challenge: explain, in one sentence, how your revision strengthens the logical progression and "
-             "persuasiveness of the whole paragraph.")
+# a strong writer (her essay reads at grade ADVANCED or above) gets feedback's own fuller sentences, and where
+# what we wrote still reads more than two grades below her essay, a harder step in each exercise
+ADVANCED = 9.0
+CHALLENGE = ("Challenge: afterwards, explain in one sentence how your revision strengthens the logical progression, "
+             "the precision and the persuasiveness of the surrounding paragraph.")
 _WS = re.compile(r"\s+")
 _QUOTED = re.compile(r"\"([^\"]{3,})\"")
 GRADE_SLACK = 2.0  # what we write reads within this many grades of the student's own essay (checks.py)
@@ -127,6 +129,19 @@ def _split_answer(sentence: str) -> str:
     tail = " ".join(second)
     tail = tail[:1].upper() + tail[1:] if tail else tail
     return f"{head} {tail}".strip()
+
+
+def _fixes(e: dict) -> dict:
+    """The essay's likely misspellings with their corrections (feedback.analyse)."""
+    return {w: f for w, _n, f in e["misspelled_examples"] if f}
+
+
+def _lower_first(s: str) -> str:
+    """A sentence continued after a linking word: its first letter lower-cased, unless it is 'I' or a name."""
+    first = s.split(" ", 1)[0]
+    if first in ("I", "I'm", "I've", "I'd", "I'll") or (first[1:2].isupper() if len(first) > 1 else first == "I"):
+        return s
+    return s[:1].lower() + s[1:]
 
 
 def _fix_sentence(s: str, fixes: dict | None = None) -> str:
@@ -192,15 +207,16 @@ def organization_exercises(trait: str, e: dict) -> list[dict]:
     if k is not None:
         s = _sentence(e, k)
         out.append(_ex(trait, f"Start this sentence with a linking word. It shows how the sentence connects to the "
-                              f"one before ({', '.join(LINKS[:3])}): \"{s}\"",
-                       f"For example: {LINKS[0]} {s[:1].lower() + s[1:]}", s))
+                              f"one before ({', '.join(x.rstrip(',') for x in LINKS[:3])}): \"{s}\"",
+                       f"For example: {LINKS[0]} {_lower_first(s)}", s))
     claim = _first_claim(e)
     c = _sentence(e, claim)
     if c:
         if not e["conclusion_cue"]:
             out.append(_ex(trait, f"Your essay needs an ending. Write a last sentence that sums up your main point. "
                                   f"Your main point was: \"{c}\"",
-                           "For example: In conclusion, " + c[:1].lower() + c[1:].rstrip(".!?") + ", for the reasons above.", c))
+                           "For example: In conclusion, " + _lower_first(_fix_sentence(c, _fixes(e))).rstrip(".!?")
+                           + ", for the reasons above.", c))
         else:
             out.append(_ex(trait, f"Write a first sentence for your second paragraph. It should tell the reader how "
                                   f"the paragraph backs up your main point: \"{c}\"",
@@ -264,7 +280,7 @@ def narrative_exercises(trait: str, e: dict) -> list[dict]:
     if not s:
         return []
     return [_ex(trait, f"Add a time word (Then, After that, Later, Suddenly) to show when this happened: \"{s}\"",
-                f"For example: After that, {s[:1].lower() + s[1:]}", s)]
+                f"For example: After that, {_lower_first(s)}", s)]
 
 
 EXERCISES = {"conventions": conventions_exercises, "language": conventions_exercises,
@@ -285,7 +301,7 @@ def _needs(e: dict) -> list[str]:
     return sorted(NEED_ORDER, key=lambda k: (-score[k], NEED_ORDER.index(k)))
 
 
-def _target(trait: str, e: dict) -> dict | None:
+def _target(trait: str, e: dict, advanced: bool = False) -> dict | None:
     """A concrete revision target on a quoted sentence, from feedback's next step for the trait's kind."""
     kind = FB.trait_kind(trait) or trait
     part = FB._next_step(kind if kind in FB.KINDS else "content", e)
@@ -298,10 +314,12 @@ def _target(trait: str, e: dict) -> dict | None:
             "evidence": ev}
 
 
-def _strength(kind: str, e: dict) -> tuple[str, str] | None:
+def _strength(kind: str, e: dict, advanced: bool = False) -> tuple[str, str] | None:
     good, _issue = FB.comment_parts(kind, e, level=1.0)
     if not good or not good[1]:
         return None
+    if advanced:  # feedback's own sentence, which names what works and quotes it
+        return good[0], good[1]
     return f"{PLAIN_STRENGTH.get(kind, 'This works well, as here')}: \"{good[1]}\"", good[1]
 
 
@@ -328,54 +346,88 @@ def our_words(fu: dict) -> str:
     return " ".join(out)
 
 
-def build(text: str, rubric: dict, scores: dict) -> dict:
-    e = FB.analyse(text)
-    if not e["_sents"]:
-        return {"strengths": [], "next_steps": [], "revision_target": None, "exercises": [],
-                "note": "There is no text to work with yet: write your answer to the task first."}
+def _ranked(e: dict, rubric: dict, scores: dict) -> tuple[list[str], list[str]]:
+    """(the one or two weakest traits, the traits to find strengths in), by the scores that count."""
     scale = rubric.get("scale") or {"min": 0, "max": 1}
     traits = [t["name"] for t in rubric.get("traits") or []]
     tscale = {t["name"]: t.get("scale") or scale for t in rubric.get("traits") or []}
     given = scores.get("traits") or {}
     ranked = [t for t in traits if given.get(t) is not None and FB.trait_kind(t)]
-    ranked.sort(key=lambda t: (_level(given[t], tscale[t]), traits.index(t)))
+    need = _needs(e)  # a tie between traits goes to the one whose kind this essay shows most need of
+    ranked.sort(key=lambda t: (_level(given[t], tscale[t]),
+                               need.index(FB.trait_kind(t)) if FB.trait_kind(t) in need else len(need), traits.index(t)))
     if not ranked:  # no scored traits: the kinds the essay needs most, under names of their own
-        needs = _needs(e)
-        weakest, best = needs[:2], list(reversed(needs))[:2]
-    else:
-        weakest = ranked[:2] if len(ranked) > 1 else ranked
-        best = [t for t in reversed(ranked) if t not in weakest[:1]][:2]
-    strengths = []
+        return need[:2], list(reversed(need))[:2]
+    weakest = ranked[:2] if len(ranked) > 1 else ranked
+    return weakest, [t for t in reversed(ranked) if t not in weakest[:1]][:2]
+
+
+def _strengths(e: dict, best: list[str], traits: list[str], advanced: bool) -> list[dict]:
+    out = []
     for t in best:
-        got = _strength(FB.trait_kind(t) or t, e)
+        got = _strength(FB.trait_kind(t) or t, e, advanced)
         if got:
-            strengths.append({"trait": t, "comment": got[0], "evidence": got[1]})
-        if len(strengths) == 2:
-            break
-    if not strengths:  # something good to say, always: the first kind with a strength to quote
-        for kind in ("content", "organization", "word_choice", "sentence_fluency", "conventions", "voice"):
-            got = _strength(kind, e)
-            if got:
-                name = next((t for t in traits if FB.trait_kind(t) == kind), kind if not traits else "overall")
-                strengths.append({"trait": name, "comment": got[0], "evidence": got[1]})
-                break
-    next_steps = [s for s in (_target(t, e) for t in weakest) if s]
-    exercises: list[dict] = []
+            out.append({"trait": t, "comment": got[0], "evidence": got[1]})
+        if len(out) == 2:
+            return out
+    if out:
+        return out
+    for kind in ("content", "organization", "word_choice", "sentence_fluency", "conventions", "voice"):
+        got = _strength(kind, e, advanced)  # something good to say, always: the first kind with a strength
+        if got:
+            name = next((t for t in traits if FB.trait_kind(t) == kind), kind if not traits else "overall")
+            return [{"trait": name, "comment": got[0], "evidence": got[1]}]
+    ev = _sentence(e, _first_claim(e))
+    if not ev:
+        return []
+    kind = next((FB.trait_kind(t) for t in traits if FB.trait_kind(t) in ("content", "prompt_adherence", "ideas")), None)
+    name = next((t for t in traits if FB.trait_kind(t) == kind), "overall" if traits else "content")
+    return [{"trait": name, "comment": f"You answer the task in your own words, as here: \"{ev}\"", "evidence": ev}]
+
+
+def _exercises(e: dict, weakest: list[str]) -> list[dict]:
+    """Two or three exercises for the weakest trait (the next one's too where it has fewer), each once."""
+    found: list[dict] = []
     for t in weakest:
-        kind = FB.trait_kind(t) or t
-        exercises += [x for x in EXERCISES.get(kind, content_exercises)(t, e) if x["source"]]
-        if len(exercises) >= 2:
+        found += [x for x in EXERCISES.get(FB.trait_kind(t) or t, content_exercises)(t, e) if x["source"]]
+        if len(found) >= 2:
             break
     seen, unique = set(), []
-    for x in exercises:
+    for x in found:
         key = _WS.sub(" ", x["instructions"])
         if key not in seen:
             seen.add(key)
             unique.append(x)
-    out = {"strengths": strengths, "next_steps": next_steps,
-           "revision_target": next_steps[0] if next_steps else None, "exercises": unique[:3]}
-    grade, ours = writing_grade(text), writing_grade(our_words(out))
-    if grade is not None and ours is not None and ours < grade - GRADE_SLACK:
-        for x in out["exercises"]:
-            x["instructions"] += " " + CHALLENGE
+    return unique[:3]
+
+
+def _pitch(out: dict, grade: float | None) -> None:
+    """What we wrote reads more than two grades below a strong writer's essay: a harder step in each
+    exercise, kept only where it brings the level closer to hers."""
+    ours = writing_grade(our_words(out))
+    if grade is None or ours is None or ours >= grade - GRADE_SLACK or not out["exercises"]:
+        return
+    harder = [dict(x, instructions=x["instructions"] + " " + CHALLENGE) for x in out["exercises"]]
+    with_challenge = writing_grade(our_words({**out, "exercises": harder}))
+    if with_challenge is not None and abs(with_challenge - grade) < abs(ours - grade):
+        out["exercises"] = harder
+
+
+def build(text: str, rubric: dict, scores: dict) -> dict:
+    e = FB.analyse(text)
+    if not e["_sents"]:
+        return {"strengths": [], "next_steps": [], "revision_target": None, "exercises": [],
+                "note": "There is no text to work with yet: write your answer to the task first."}
+    grade = writing_grade(text)
+    advanced = grade is not None and grade >= ADVANCED
+    traits = [t["name"] for t in rubric.get("traits") or []]
+    weakest, best = _ranked(e, rubric, scores)
+    next_steps = []
+    for t in weakest:  # each next step on a sentence of its own
+        step = _target(t, e, advanced)
+        if step and all(step["evidence"] != x["evidence"] for x in next_steps):
+            next_steps.append(step)
+    out = {"strengths": _strengths(e, best, traits, advanced), "next_steps": next_steps,
+           "revision_target": next_steps[0] if next_steps else None, "exercises": _exercises(e, weakest)}
+    _pitch(out, grade)
     return out
