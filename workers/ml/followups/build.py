@@ -206,15 +206,15 @@ def organization_exercises(trait: str, e: dict) -> list[dict]:
     k = next((k for k in body if not FB._links_in(e["_slower"][k][:3]) and 5 <= lens[k] <= 35), None)
     if k is not None:
         s = _sentence(e, k)
-        out.append(_ex(trait, f"Start this sentence with a linking word. It shows how the sentence connects to the "
-                              f"one before ({', '.join(x.rstrip(',') for x in LINKS[:3])}): \"{s}\"",
+        out.append(_ex(trait, f"Start this sentence with a word that links it to the one before, like "
+                              f"{', '.join(x.rstrip(',') for x in LINKS[:2])} or So: \"{s}\"",
                        f"For example: {LINKS[0]} {_lower_first(s)}", s))
     claim = _first_claim(e)
     c = _sentence(e, claim)
     if c:
         if not e["conclusion_cue"]:
-            out.append(_ex(trait, f"Your essay needs an ending. Write a last sentence that sums up your main point. "
-                                  f"Your main point was: \"{c}\"",
+            out.append(_ex(trait, f"Your essay needs an end. Write a last sentence that says your main point once "
+                                  f"more. It was: \"{c}\"",
                            "For example: In conclusion, " + _lower_first(_fix_sentence(c, _fixes(e))).rstrip(".!?")
                            + ", for the reasons above.", c))
         else:
@@ -229,15 +229,15 @@ def content_exercises(trait: str, e: dict) -> list[dict]:
     c = _sentence(e, _first_claim(e))
     if c:
         out.append(_ex(trait, f"Here is your main point: \"{c}\" Write two reasons for it. Start one with "
-                              "'because'. Give a real example in the other ('For example, ...').",
+                              "'because'. Add one real example.",
                        "A good answer gives a reason that fits the point (because ...). It adds one real example: a "
                        "person, a place or an event the writer knows.", c))
     u = FB._unsupported(e)
     s = _sentence(e, u)
     if s and s != c:
-        out.append(_ex(trait, f"This sentence makes a point, but it does not prove it yet. Add a sentence after it "
-                              f"with a fact or an example: \"{s}\"", "A new sentence that starts 'For example,' or "
-                              "'This shows that'. It backs up the point with something real.", s))
+        out.append(_ex(trait, f"This sentence needs proof. Add a sentence after it with a fact or an example: \"{s}\"",
+                       "A new sentence that starts 'For example,' or 'This shows that'. It backs up the point with "
+                       "something real.", s))
     if len(out) < 2 and c:
         out.append(_ex(trait, f"Some people disagree with this: \"{c}\" Write one sentence they might say. Then "
                               "write one sentence that answers them.", "A fair view from the other side. Then a "
@@ -323,11 +323,20 @@ def _strength(kind: str, e: dict, advanced: bool = False) -> tuple[str, str] | N
     return f"{PLAIN_STRENGTH.get(kind, 'This works well, as here')}: \"{good[1]}\"", good[1]
 
 
+MAX_SENTENCE = 20.0  # words: beyond this the Flesch-Kincaid sentence term measures missing full stops
+
+
 def writing_grade(text: str) -> float | None:
-    """The Flesch-Kincaid grade of a text of at least 20 words (textstat), else None."""
+    """The Flesch-Kincaid grade of a text of at least 20 words (textstat's counts), its average sentence length
+    capped at MAX_SENTENCE words: a run-on essay without full stops is not a grade-20 text (uncapped, dev essays
+    measured up to grade 26), else None."""
     import textstat
 
-    return float(textstat.flesch_kincaid_grade(text)) if len(text.split()) >= 20 else None
+    words = textstat.lexicon_count(text)
+    if words < 20:
+        return None
+    sentences = max(1, textstat.sentence_count(text))
+    return 0.39 * min(words / sentences, MAX_SENTENCE) + 11.8 * textstat.syllable_count(text) / words - 15.59
 
 
 def our_words(fu: dict) -> str:
