@@ -18,6 +18,7 @@ from app.lifecycle import jobs as jobsvc
 from app.store import calibration as calstore
 from app.store.accounts import Principal
 from app.store.db import session_scope
+from app.store.overrides import latest as latest_overrides
 from app.store.tables import Essay, GradingResult, Job, Rubric, ScoreOverride, new_id, utcnow
 from workers.ml.grading.suggest import suggest
 
@@ -43,7 +44,7 @@ def get_rubric(s, who: Principal, rubric_id: str, status: int = 404, field: str 
 def calibration_for(s, job: Job, rubric: dict, rubric_id: str | None, scored: list[dict], who: Principal) -> str | None:
     """At submission, inside the job's transaction: the job's scored examples join its stored rubric's,
     and the job is calibrated with all of them (None: nothing to calibrate with, or not the default grader)."""
-    mine = [calstore._example(e["text"], e.get("score"), e.get("traits"), "scored_example") for e in scored]
+    mine = [calstore.example(e["text"], e.get("score"), e.get("traits"), "scored_example") for e in scored]
     if rubric_id:
         job.rubric_id = rubric_id
         earlier = calstore.rubric_examples(s, rubric_id)
@@ -55,14 +56,6 @@ def calibration_for(s, job: Job, rubric: dict, rubric_id: str | None, scored: li
     if not examples or job.model != CALIBRATED_MODEL:
         return None
     return calstore.freeze(s, job, rubric, examples, rubric_id)
-
-
-def _latest_overrides(s, job_id: str) -> dict[str, ScoreOverride]:
-    out: dict[str, ScoreOverride] = {}
-    for o in s.scalars(select(ScoreOverride).where(ScoreOverride.job_id == job_id)
-                       .order_by(ScoreOverride.created_at, ScoreOverride.id)):
-        out[o.essay_id] = o  # oldest first: the newest wins
-    return out
 
 
 def recalibrate(who: Principal, job_id: str) -> dict:
@@ -80,8 +73,8 @@ def recalibrate(who: Principal, job_id: str) -> dict:
             raise ApiError(409, f"Job {job_id!r} was graded by {job.model!r}; calibration by example teaches the default "
                                 "grader (a fine-tuned or ASAP grader was trained on scored essays already).", "not_calibratable")
         essays = s.scalars(select(Essay).where(Essay.job_id == job.id).order_by(Essay.position)).all()
-        overrides = _latest_overrides(s, job.id)
-        scored = [calstore._example(e.text, overrides[e.id].score, overrides[e.id].traits, "override", e.id)
+        overrides = latest_overrides(s, job_id=job.id)
+        scored = [calstore.example(e.text, overrides[e.id].score, overrides[e.id].traits, "override", e.id)
                   for e in essays if e.id in overrides]
         if not scored:
             raise ApiError(409, "Score at least one essay of this job first (POST /api/v1/jobs/{id}/results/{essay_id}/"
@@ -119,7 +112,7 @@ def suggestions(who: Principal, job_id: str, n: int) -> dict:
         rows = s.execute(select(Essay.id, Essay.client_id, Essay.text, GradingResult.score, GradingResult.confidence)
                          .join(GradingResult, GradingResult.essay_id == Essay.id)
                          .where(Essay.job_id == job.id).order_by(Essay.position)).all()
-        scored = set(_latest_overrides(s, job.id))
+        scored = set(latest_overrides(s, job_id=job.id))
         view = jobsvc.job_view(job)
     if not rows:
         raise ApiError(409, f"Job {job_id!r} has no graded essay yet; ask again when some are graded.", "not_graded")

@@ -16,6 +16,7 @@ from app.errors import ApiError
 from app.lifecycle import jobs as jobsvc
 from app.store.accounts import Principal
 from app.store.db import session_scope
+from app.store.overrides import latest as latest_overrides
 from app.store.tables import Essay, FollowUp, GradingResult, Job, ScoreOverride, new_id, utcnow
 
 KIND = "follow_up"
@@ -34,10 +35,7 @@ def _requests(s, job: Job) -> list[tuple[str, dict]]:
     """(essay row id, item request) for every graded essay of the job, in its order."""
     rows = s.execute(select(Essay, GradingResult).join(GradingResult, GradingResult.essay_id == Essay.id)
                      .where(Essay.job_id == job.id, Essay.status == "done").order_by(Essay.position)).all()
-    overrides: dict[str, ScoreOverride] = {}
-    for o in s.scalars(select(ScoreOverride).where(ScoreOverride.job_id == job.id)
-                       .order_by(ScoreOverride.created_at, ScoreOverride.id)):
-        overrides[o.essay_id] = o
+    overrides = latest_overrides(s, job_id=job.id)
     return [(e.id, {"essay_id": e.client_id, "student_ref": e.student_ref, "assignment": e.assignment,
                     "text": e.text, "rubric": job.rubric or {}, "scores": final_scores(r, overrides.get(e.id)),
                     "review_reasons": r.review_reasons or []})

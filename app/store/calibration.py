@@ -18,7 +18,7 @@ from app.store.db import session_scope
 from app.store.tables import CalibrationSet, Essay, Job, RubricExample, utcnow
 
 
-def _example(text: str, score, traits: dict | None, source: str, essay_id: str | None = None) -> dict[str, Any]:
+def example(text: str, score, traits: dict | None, source: str, essay_id: str | None = None) -> dict[str, Any]:
     return {"text": text, "score": None if score is None else float(score),
             "traits": {k: float(v) for k, v in (traits or {}).items() if v is not None},
             "source": source, "essay_id": essay_id}
@@ -29,7 +29,7 @@ def rubric_examples(s, rubric_id: str) -> list[dict]:
     cap = settings().calibration_max_examples
     rows = s.scalars(select(RubricExample).where(RubricExample.rubric_id == rubric_id)
                      .order_by(RubricExample.created_at.desc(), RubricExample.id.desc()).limit(cap)).all()
-    return [_example(r.text, r.score, r.traits, r.source, r.essay_id) for r in reversed(rows)]
+    return [example(r.text, r.score, r.traits, r.source, r.essay_id) for r in reversed(rows)]
 
 
 def count_examples(s, rubric_ids: list[str]) -> dict[str, int]:

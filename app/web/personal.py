@@ -18,7 +18,8 @@ from app.lifecycle.followups import final_scores
 from app.lifecycle.jobs import get_job, scoped
 from app.store.accounts import Principal
 from app.store.db import session_scope
-from app.store.tables import Essay, FollowUp, GradingResult, Job, ScoreOverride, utcnow
+from app.store.overrides import latest as latest_overrides
+from app.store.tables import Essay, FollowUp, GradingResult, Job, utcnow
 from app.store.views import iso, job_view
 from app.web.csvio import write_csv
 from workers.ml.grading.feedback import scale_level, trait_kind
@@ -26,20 +27,11 @@ from workers.ml.grading.feedback import scale_level, trait_kind
 WEAK = 0.5  # a trait score below the middle of its scale is a need
 
 
-def _latest_overrides(s, essay_ids: list[str]) -> dict[str, ScoreOverride]:
-    out: dict[str, ScoreOverride] = {}
-    if essay_ids:
-        for o in s.scalars(select(ScoreOverride).where(ScoreOverride.essay_id.in_(essay_ids))
-                           .order_by(ScoreOverride.created_at, ScoreOverride.id)):
-            out[o.essay_id] = o
-    return out
-
-
 def graded(s, job: Job) -> list[tuple[Essay, GradingResult, dict]]:
     """(essay, result, the scores that count) of every graded essay of a grading job, in its order."""
     rows = s.execute(select(Essay, GradingResult).join(GradingResult, GradingResult.essay_id == Essay.id)
                      .where(Essay.job_id == job.id, Essay.status == "done").order_by(Essay.position)).all()
-    ovr = _latest_overrides(s, [e.id for e, _ in rows])
+    ovr = latest_overrides(s, [e.id for e, _ in rows])
     return [(e, r, final_scores(r, ovr.get(e.id))) for e, r in rows]
 
 
@@ -73,13 +65,16 @@ def _scale_of(rubric: dict, trait: str | None) -> dict:
 
 
 def patterns(texts: list[str]) -> dict:
-    """What the class's essays show, counted (never a name or a sentence of anyone's)."""
+    """What the class's essays show, counted (never a name or a sentence of anyone's), and their median
+    reading grade (the follow-ups' measure, workers/ml/followups/build.py:writing_grade)."""
+    from workers.ml.followups.build import writing_grade
     from workers.ml.grading.feedback import analyse
 
     n = len(texts)
     if not n:
         return {"essays": 0}
     a = [analyse(t) for t in texts]
+    grades = [g for g in (writing_grade(t) for t in texts) if g is not None]
     miss = Counter()
     for e in a:
         miss.update({w: 1 for w, _c, _f in e["misspelled_examples"]})
@@ -91,16 +86,23 @@ def patterns(texts: list[str]) -> dict:
             "without_examples": sum(1 for e in a if not sum(e["example_cues"].values())),
             "with_lowercase_sentence_starts": sum(1 for e in a if e["lowercase_starts"]),
             "with_very_long_sentences": sum(1 for e in a if e["long_sentences"]),
-            "median_words": int(statistics.median(e["n_words"] for e in a))}
+            "median_words": int(statistics.median(e["n_words"] for e in a)),
+            "median_grade": statistics.median(grades) if grades else None}
 
 
-def insights(who: Principal, job_id: str) -> dict:
+def _read_class(who: Principal, job_id: str):
+    """(the grading job's view, its rubric, its graded rows, their newest follow-ups): one read."""
     with session_scope() as s:
         job = _grading_job(s, who, job_id)
         rows = graded(s, job)
-        rubric = job.rubric or {}
-        fus = latest_follow_ups(s, [e.id for e, _, _ in rows])
-        view = job_view(job)
+        return job_view(job), job.rubric or {}, rows, latest_follow_ups(s, [e.id for e, _, _ in rows])
+
+
+def insights(who: Principal, job_id: str) -> dict:
+    return _insights(*_read_class(who, job_id))
+
+
+def _insights(view: dict, rubric: dict, rows: list, fus: dict) -> dict:
     traits = [t["name"] for t in rubric.get("traits") or []]
     hol = [f["score"] for _, _, f in rows if f["score"] is not None]
     out: dict = {"job": view, "graded": len(rows),
@@ -146,13 +148,11 @@ RETEACH_DURATION = 45
 
 def reteach_request(who: Principal, job_id: str) -> dict:
     """A lesson-plan request aimed at the class's weakest trait, its notes the patterns the essays show."""
-    ins = insights(who, job_id)
+    view, rubric, rows, fus = _read_class(who, job_id)
+    ins = _insights(view, rubric, rows, fus)
     if not ins["graded"]:
         raise ApiError(409, f"Job {job_id!r} has no graded essay yet.", "nothing_graded")
-    with session_scope() as s:
-        job = _grading_job(s, who, job_id)
-        texts = [e.text for e, _, _ in graded(s, job)]
-        rubric = job.rubric or {}
+    texts = [e.text for e, _, _ in rows]
     weakest = ins["weakest"][0]["trait"] if ins["weakest"] else None
     kind = trait_kind(weakest) if weakest else None
     focus = (weakest or "the rubric's criteria").replace("_", " ")
@@ -176,16 +176,7 @@ def reteach_request(who: Principal, job_id: str) -> dict:
                  "sentence_fluency": "split run-on sentences and vary how sentences begin",
                  "word_choice": "replace vague words with exact ones",
                  "voice": "write with a clear personal view and a reason for it"}.get(kind or "", f"improve {focus}")
-    from workers.ml.grading.feedback import analyse  # the class's reading level: its median essay grade
-
-    grades = []
-    for t in texts[:60]:
-        e = analyse(t)
-        if e["n_words"] >= 20:
-            import textstat
-
-            grades.append(textstat.flesch_kincaid_grade(t))
-    grade = int(min(12, max(3, round(statistics.median(grades))))) if grades else 8
+    grade = int(min(12, max(3, round(p["median_grade"])))) if p["median_grade"] is not None else 8
     return {"topic": f"Improving {focus} in our writing", "subject": "English Language Arts",
             "grade_level": str(grade), "duration_minutes": RETEACH_DURATION,
             "objectives": [f"Students will {objective}."], "notes": " ".join(notes)[:2000]}
@@ -199,7 +190,7 @@ def previous_drafts(s, essays: list[Essay]) -> dict[str, dict]:
     rows = s.execute(select(Essay, GradingResult).outerjoin(GradingResult, GradingResult.essay_id == Essay.id)
                      .where(Essay.id.in_(list(prev_ids.values())))).all()
     got = {e.id: (e, r) for e, r in rows}
-    ovr = _latest_overrides(s, list(got) + list(prev_ids))
+    ovr = latest_overrides(s, list(got) + list(prev_ids))
     fus = latest_follow_ups(s, list(got))
     this = {e.id: e for e in essays}
     cur_res = {r.essay_id: r for r in s.scalars(select(GradingResult).where(GradingResult.essay_id.in_(list(prev_ids))))}
@@ -245,7 +236,7 @@ def progress(who: Principal, student_ref: str) -> dict:
                    .where(Job.kind == "grading", Essay.student_ref == student_ref, Essay.status == "done"), who) \
             .order_by(GradingResult.created_at, Essay.id)
         rows = s.execute(q).all()
-        ovr = _latest_overrides(s, [e.id for e, _, _ in rows])
+        ovr = latest_overrides(s, [e.id for e, _, _ in rows])
         by: dict[str | None, list] = {}
         for e, r, _fin in rows:
             f = final_scores(r, ovr.get(e.id))

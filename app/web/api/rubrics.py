@@ -70,7 +70,7 @@ def create_rubric():
                    created_at=utcnow())
         s.add(r)
         s.flush()
-        calstore.add_scored_examples(s, r.id, [calstore._example(e["text"], e["score"], e.get("traits"), "scored_example")
+        calstore.add_scored_examples(s, r.id, [calstore.example(e["text"], e["score"], e.get("traits"), "scored_example")
                                                for e in scored], None, who.teacher_id)
         audit.record(s, who, "rubric.create", None, {"rubric_id": r.id, "scored_examples": len(scored)})
         out = view(r, len(scored))
