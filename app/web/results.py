@@ -97,21 +97,12 @@ def _with_overrides(s, rows) -> list[dict]:
     return out
 
 
-def _lesson_rows(s, job_id: str, after: int | None, limit: int | None):
-    stmt = (select(LessonPlan).where(LessonPlan.job_id == job_id, LessonPlan.status.in_(("done", "failed")))
-            .order_by(LessonPlan.position))
+def _item_rows(s, Item, job_id: str, after: int | None, limit: int | None):
+    """A lesson or follow-up job's finished items in order, from position `after` on (one more than
+    `limit`: the caller's sign of a next page)."""
+    stmt = select(Item).where(Item.job_id == job_id, Item.status.in_(("done", "failed"))).order_by(Item.position)
     if after is not None:
-        stmt = stmt.where(LessonPlan.position > after)
-    if limit is not None:
-        stmt = stmt.limit(limit + 1)
-    return s.scalars(stmt).all()
-
-
-def _follow_up_rows(s, job_id: str, after: int | None, limit: int | None):
-    stmt = (select(FollowUp).where(FollowUp.job_id == job_id, FollowUp.status.in_(("done", "failed")))
-            .order_by(FollowUp.position))
-    if after is not None:
-        stmt = stmt.where(FollowUp.position > after)
+        stmt = stmt.where(Item.position > after)
     if limit is not None:
         stmt = stmt.limit(limit + 1)
     return s.scalars(stmt).all()
@@ -143,13 +134,13 @@ def results_page(who: Principal, job_id: str, limit: int, after: int | None) -> 
             results = _with_overrides(s, rows)
             last = rows[-1][0].position if rows else None
         elif job.kind == "follow_up":
-            items = _follow_up_rows(s, job.id, after, limit)
+            items = _item_rows(s, FollowUp, job.id, after, limit)
             more = len(items) > limit
             items = items[:limit]
             results = [follow_up_result(f) for f in items]
             last = items[-1].position if items else None
         elif job.kind == "lesson":
-            plans = _lesson_rows(s, job.id, after, limit)
+            plans = _item_rows(s, LessonPlan, job.id, after, limit)
             more = len(plans) > limit
             plans = plans[:limit]
             results = [lesson_result(p) for p in plans]
@@ -204,7 +195,7 @@ def results_docx(who: Principal, job_id: str) -> tuple[str, bytes]:
         if job.kind != "lesson":
             raise ApiError(422, "Word export is for lesson jobs; use ?format=csv for grading results.",
                            "validation_error", [{"field": "format", "message": "docx is for lesson jobs"}])
-        plans = [p.result["lesson"] for p in _lesson_rows(s, job.id, None, None) if p.result]
+        plans = [p.result["lesson"] for p in _item_rows(s, LessonPlan, job.id, None, None) if p.result]
         audit.record(s, who, "results.export", job.id, {"format": "docx", "rows": len(plans)})
     from workers.ml.lessons.render import lessons_to_docx  # python-docx; only lesson exports need it
 

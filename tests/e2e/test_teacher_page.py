@@ -493,19 +493,21 @@ def test_teacher_grades_a_class_reads_each_essay_overrides_and_exports(live_api,
     assert drv.execute_script("return document.querySelectorAll('#essay-boxes textarea, #results-body tr').length") == 0
 
 
-def test_teacher_scores_the_suggested_essays_and_regrades_the_rest(live_api, grading_worker, browser, tmp_path):
-    """Calibration by example on the page: suggested essays highlighted, scored inline, the rest regraded
-    with the teacher's scores, the earlier score shown beside each new one."""
+DEMO_CLASS = "app/demo/class_8b.json"
+
+
+def grade_demo_class(live_api, drv, tmp_path, n_essays=None):
+    """Sign a new teacher in, grade the demo class (our own writing) on its prompt from the page, and wait
+    for every row. Returns (auth headers, the job id, the essays graded)."""
     import json
     from pathlib import Path
 
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
-    demo = json.loads((Path(__file__).resolve().parents[2] / "app" / "demo" / "class_8b.json").read_text())
-    drv = browser
+    demo = json.loads((Path(__file__).resolve().parents[2] / DEMO_CLASS).read_text())
+    essays = demo["essays"][:n_essays] if n_essays else demo["essays"]
     _, token = make_teacher()
-    auth = {"Authorization": f"Bearer {token}"}
     drv.get(live_api + "/")
     tok = drv.find_element(By.ID, "token")
     tok.send_keys(token)
@@ -517,16 +519,29 @@ def test_teacher_scores_the_suggested_essays_and_regrades_the_rest(live_api, gra
     drv.find_element(By.CSS_SELECTOR, "#bulk summary").send_keys(Keys.ENTER)
     bulk = wait_until(lambda: (e := drv.find_element(By.ID, "bulk-text")).is_displayed() and e, 5, "bulk", drv, tmp_path)
     drv.execute_script("arguments[0].value = arguments[1]; arguments[0].dispatchEvent(new Event('input'));", bulk,
-                       "\n---\n".join(e["text"] for e in demo["essays"]))
+                       "\n---\n".join(e["text"] for e in essays))
     drv.find_element(By.ID, "bulk-split").send_keys(Keys.ENTER)
-    n = len(demo["essays"])
+    n = len(essays)
     wait_until(lambda: len(drv.find_elements(By.CSS_SELECTOR, "#essay-boxes > li")) >= n, 10, "the boxes", drv, tmp_path)
     drv.find_element(By.ID, "grade-submit").send_keys(Keys.ENTER)
     wait_until(lambda: drv.find_element(By.ID, "job-id").text, 30, "the job id", drv, tmp_path)
-    first_id = drv.find_element(By.ID, "job-id").text
+    job_id = drv.find_element(By.ID, "job-id").text
     wait_until(lambda: drv.find_element(By.ID, "job-status").text == "succeeded", 300, "the class graded", drv, tmp_path)
     wait_until(lambda: drv.find_element(By.ID, "results-table").get_attribute("aria-busy") == "false"
                and len(drv.find_elements(By.CSS_SELECTOR, "#results-body tr")) == n, 30, "the rows", drv, tmp_path)
+    return {"Authorization": f"Bearer {token}"}, job_id, essays
+
+
+def test_teacher_scores_the_suggested_essays_and_regrades_the_rest(live_api, grading_worker, browser, tmp_path):
+    """Calibration by example on the page: suggested essays highlighted, scored inline, the rest regraded
+    with the teacher's scores, the earlier score shown beside each new one."""
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    drv = browser
+    auth, first_id, essays = grade_demo_class(live_api, drv, tmp_path)
+    n = len(essays)
     assert drv.find_element(By.ID, "calibration-info").text == "Graded by the default grader alone."
 
     # suggested essays are highlighted, each with why, and scored in its row
@@ -592,36 +607,12 @@ def test_teacher_sees_next_steps_insights_reteach_and_exports(live_api, grading_
                                                               tmp_path):
     """From grades to learning on the page: each student's next steps in the reading view, the class's
     insights as charts, a re-teach lesson, the gradebook exports and the feedback sheets downloaded."""
-    import json
-    from pathlib import Path
 
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
-    demo = json.loads((Path(__file__).resolve().parents[2] / "app" / "demo" / "class_8b.json").read_text())
     drv = browser
-    _, token = make_teacher()
-    auth = {"Authorization": f"Bearer {token}"}
-    drv.get(live_api + "/")
-    tok = drv.find_element(By.ID, "token")
-    tok.send_keys(token)
-    tok.send_keys(Keys.ENTER)
-    wait_until(lambda: drv.find_element(By.ID, "app").is_displayed(), 20, "the signed-in page", drv, tmp_path)
-    prompt = drv.find_element(By.ID, "rubric-prompt")
-    prompt.clear()
-    prompt.send_keys(demo["rubric"]["prompt"])
-    drv.find_element(By.CSS_SELECTOR, "#bulk summary").send_keys(Keys.ENTER)
-    bulk = wait_until(lambda: (e := drv.find_element(By.ID, "bulk-text")).is_displayed() and e, 5, "bulk", drv, tmp_path)
-    essays = demo["essays"][:8]
-    drv.execute_script("arguments[0].value = arguments[1];", bulk, "\n---\n".join(e["text"] for e in essays))
-    drv.find_element(By.ID, "bulk-split").send_keys(Keys.ENTER)
-    wait_until(lambda: len(drv.find_elements(By.CSS_SELECTOR, "#essay-boxes > li")) >= len(essays), 10, "boxes", drv, tmp_path)
-    drv.find_element(By.ID, "grade-submit").send_keys(Keys.ENTER)
-    wait_until(lambda: drv.find_element(By.ID, "job-id").text, 30, "the job id", drv, tmp_path)
-    job_id = drv.find_element(By.ID, "job-id").text
-    wait_until(lambda: drv.find_element(By.ID, "job-status").text == "succeeded", 300, "graded", drv, tmp_path)
-    wait_until(lambda: drv.find_element(By.ID, "results-table").get_attribute("aria-busy") == "false"
-               and len(drv.find_elements(By.CSS_SELECTOR, "#results-body tr")) == len(essays), 30, "rows", drv, tmp_path)
+    auth, job_id, essays = grade_demo_class(live_api, drv, tmp_path, n_essays=8)
 
     # each student's next steps, read beside the essay
     drv.find_element(By.ID, "followups-button").send_keys(Keys.ENTER)

@@ -1085,18 +1085,7 @@
 
   // ---------------------------------------------------------------- CSV download
   function downloadCsv() {
-    if (!state.job) { return; }
-    api(state.job.links.results + "?format=csv", { raw: true }).then(function (r) {
-      var name = state.job.id + "-results.csv";
-      var m = /filename="([^"]+)"/.exec(r.headers.get("Content-Disposition") || "");
-      if (m) { name = m[1]; }
-      var url = URL.createObjectURL(r.body);
-      var a = document.createElement("a");
-      a.href = url; a.download = name;
-      document.body.appendChild(a); a.click(); a.remove();
-      setTimeout(function () { URL.revokeObjectURL(url); }, 10000);
-      say("Downloaded " + name + ".");
-    }).catch(fail);
+    if (state.job) { download(state.job.links.results + "?format=csv", state.job.id + "-results.csv"); }
   }
 
   // ---------------------------------------------------------------- lesson plans

@@ -38,7 +38,7 @@ def test_every_quote_is_hers_and_every_exercise_names_its_trait(which):
         if len(text.split()) < 20:  # too short to work with: still a next step, never a fake quote
             assert all(x["evidence"] in text for x in fu.get("next_steps") or [])
             continue
-        assert 1 <= len(fu["strengths"]) <= 2 and 1 <= len(fu["next_steps"]) <= 2, fu
+        assert len(fu["strengths"]) in (1, 2) and len(fu["next_steps"]) in (1, 2), fu
         assert 2 <= len(fu["exercises"]) <= 3, fu["exercises"]
         assert fu["revision_target"] == fu["next_steps"][0]
         for x in fu["strengths"] + fu["next_steps"]:
