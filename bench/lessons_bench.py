@@ -1,28 +1,34 @@
-"""One-at-a-time vs batched lesson-plan generation.
+"""Lesson plans: the llama.cpp engine against the retired transformers decode loop, in one run.
 
-    .venv/bin/python bench/lessons_bench.py [--n 8] [--rounds 3] [--max-batch 16] [--budget-scale 1.0] [--seed 0]
+    .venv/bin/python bench/lessons_bench.py [--plans 50] [--legacy-single 2] [--json out.json] [--no-legacy]
 
-Both modes run the same engine code (`LessonEngine.generate`) on the same requests with
-the same seeds and token budgets; the only difference is how many rows decode together:
-  one-at-a-time  each plan alone, `max_batch=1`: one sequence decodes at a time
-  batched        all plans in one call, `max_batch=16` (the engine's default): up to 16 rows (plan parts) decode
-                 together, a finished row's slot is refilled by the next waiting row
-Per-row sampling seeds depend on the request and part, not on the batch, so both modes
-generate (near-)identical text; the bench counts identical plans. The machine may be
-shared, so the modes are interleaved over rounds (order alternating) and the median of
-the per-round ratios is reported with the load average. Tokens = generated (new) tokens;
-wall time includes prompt prefill, parsing, checks (MiniLM) and part retries.
+Same machine, same run, same eight requests (``REQUESTS``):
+  one stream    tokens/s of plans generated one at a time. Legacy: its ten parts decoded one sequence at a
+                time (``max_batch=1``), over the first ``--legacy-single`` requests (it takes ~30 s a plan);
+                new: each plan alone through ``LessonEngine.generate`` (its slots under the schema).
+  eight at once all eight plans in one call: aggregate tokens/s (generated tokens / wall) and the time to
+                the last plan. Legacy: ``max_batch=16`` (its default); new: the engine's default parallel.
+  memory        peak RSS of a lessons worker process (the engine loaded, one plan generated), each in a
+                fresh subprocess.
+  quality       ``--plans`` generated plans over varied subjects, grades, durations and notes: schema-valid,
+                passing every check without regeneration, needing review; then the checks on the labelled
+                set (``python -m workers.ml.evaluation.lesson_checks``).
+Targets (docs/lessons.md): one stream >= 5x, eight at once >= 2x tokens/s and >= 2x shorter to the last
+plan, 50/50 schema-valid, >= 45 passing without regeneration, lessons worker memory <= half.
+Tokens: generated tokens as each engine counts them (its own tokenizer: the same model's).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import statistics
+import resource
+import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
 
 REQUESTS = [
     {"topic": "Photosynthesis", "subject": "Science", "grade_level": "5", "duration_minutes": 45},
@@ -34,124 +40,171 @@ REQUESTS = [
     {"topic": "Counting to 20", "subject": "Math", "grade_level": "K", "duration_minutes": 20},
     {"topic": "Linear equations", "subject": "Algebra", "grade_level": "9", "duration_minutes": 55},
 ]
-PHASES = ("prefill_s", "forward_s", "sample_s", "book_s", "cache_s")
+
+_TOPICS = [
+    ("Counterargument paragraphs", "English"), ("Main idea and supporting details", "Reading"),
+    ("Persuasive letters", "English"), ("Similes and metaphors", "English"), ("Plot structure", "Literature"),
+    ("Multiplying decimals", "Math"), ("Area of triangles", "Math"), ("Probability", "Math"),
+    ("Ratios and rates", "Math"), ("Place value", "Math"), ("States of matter", "Science"),
+    ("Food chains", "Science"), ("Magnets", "Science"), ("The phases of the moon", "Science"),
+    ("Simple machines", "Science"), ("Ancient Egypt", "History"), ("The Industrial Revolution", "History"),
+    ("Maps and compass directions", "Geography"), ("Rivers and how they shape land", "Geography"),
+    ("Color mixing", "Art"), ("Rhythm and beat", "Music"), ("Healthy sleep habits", "Health"),
+    ("Passing a ball", "Physical Education"), ("Loops in block coding", "Computing"),
+    ("Greetings and introductions", "Spanish"),
+]
+_NOTES = ["", "Two English learners.", "One student has an IEP for reading.",
+          "A student with ADHD and several advanced students.", "One student uses a wheelchair.",
+          "One student is deaf; another has dyslexia.", ""]
+
+
+def varied_requests(n: int) -> list[dict]:
+    """``n`` requests over the topic list, grades K-12, durations 15-90 and notes (a fixed, seeded mix)."""
+    grades = ["K", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12"]
+    out = []
+    for i in range(n):
+        topic, subject = _TOPICS[i % len(_TOPICS)]
+        out.append({"topic": topic, "subject": subject, "grade_level": grades[(i * 5) % len(grades)],
+                    "duration_minutes": (15, 30, 40, 45, 50, 60, 90)[(i * 3) % 7],
+                    "notes": _NOTES[i % len(_NOTES)]})
+    return out
+
+
+def _rss_child(which: str) -> None:
+    """In a fresh process: load the engine, generate one plan, print the peak RSS in MiB."""
+    if which == "legacy":
+        from bench.baselines.legacy_lessons.engine import LessonEngine as Legacy
+
+        Legacy.load().generate(REQUESTS[:1], seed=0)
+    else:
+        from workers.ml.lessons import LessonEngine
+
+        LessonEngine.load().generate(REQUESTS[:1], seed=0)
+    print(json.dumps({"peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def peak_rss(which: str) -> float:
+    out = subprocess.run([sys.executable, __file__, "--rss", which], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])["peak_rss_mib"]
+
+
+def legacy_figures(n_single: int) -> dict:
+    from bench.baselines.legacy_lessons.engine import LessonEngine as Legacy
+
+    eng = Legacy.load(max_plan_attempts=1)
+    eng.generate(REQUESTS[:1], seed=999)  # warm-up
+    tok = 0
+    t = time.perf_counter()
+    for r in REQUESTS[:n_single]:
+        eng.generate([r], seed=0, max_batch=1)
+        tok += eng.last_stats["new_tokens"]
+    one_s = time.perf_counter() - t
+    t = time.perf_counter()
+    eng.generate(REQUESTS, seed=0, max_batch=16)
+    eight_s = time.perf_counter() - t
+    return {"model": eng.model_version, "one_stream_tok_s": tok / one_s, "one_stream_plans": n_single,
+            "eight_tok_s": eng.last_stats["new_tokens"] / eight_s, "eight_last_plan_s": eight_s,
+            "eight_tokens": eng.last_stats["new_tokens"]}
+
+
+def new_figures(eng) -> dict:
+    eng.generate(REQUESTS[:1], seed=999)  # warm-up (the prefix cache, MiniLM)
+    tok, t = 0, time.perf_counter()
+    for r in REQUESTS:
+        eng.generate([r], seed=0)
+        tok += eng.last_stats["new_tokens"]
+    one_s = time.perf_counter() - t
+    t = time.perf_counter()
+    outs = eng.generate(REQUESTS, seed=0)
+    eight_s = time.perf_counter() - t
+    return {"model": eng.model_version, "one_stream_tok_s": tok / one_s, "one_stream_plans": len(REQUESTS),
+            "eight_tok_s": eng.last_stats["new_tokens"] / eight_s, "eight_last_plan_s": eight_s,
+            "eight_tokens": eng.last_stats["new_tokens"], "eight_passed": sum(o["checks"]["passed"] for o in outs)}
+
+
+def quality(eng, n: int) -> dict:
+    import jsonschema
+
+    from workers.ml.lessons.schema import LESSON_SCHEMA
+
+    reqs = varied_requests(n)
+    t = time.perf_counter()
+    outs = eng.generate(reqs, seed=0)
+    secs = time.perf_counter() - t
+    validator = jsonschema.Draft202012Validator(LESSON_SCHEMA)
+    valid = sum(1 for o in outs if o["lesson"] and not list(validator.iter_errors(o["lesson"])))
+    first = sum(1 for o in outs if o["checks"]["passed"] and o["checks"]["attempts"] == 1)
+    fails: dict = {}
+    for o in outs:
+        for r in o.get("review_reasons") or []:
+            fails[r] = fails.get(r, 0) + 1
+    repaired: dict = {}
+    for o in outs:
+        for k in o["checks"].get("repaired_slots") or []:
+            repaired[k] = repaired.get(k, 0) + 1
+    return {"plans": n, "schema_valid": valid, "passed_first_attempt": first,
+            "passed": sum(o["checks"]["passed"] for o in outs), "needs_review": sum(o["needs_review"] for o in outs),
+            "review_reasons": fails, "repaired_slots": repaired, "seconds": secs}
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--n", type=int, default=8)
-    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds of both modes")
-    ap.add_argument("--max-batch", type=int, default=16, help="rows decoded together in batched mode (the engine's default)")
-    ap.add_argument("--budget-scale", type=float, default=1.0)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--plan-attempts", type=int, default=1,
-                    help="plan-level regenerations (1 keeps both modes' work identical)")
+    ap.add_argument("--plans", type=int, default=50)
+    ap.add_argument("--legacy-single", type=int, default=2, help="plans the legacy loop generates one at a time")
+    ap.add_argument("--no-legacy", action="store_true", help="skip the legacy baseline (no ratios)")
     ap.add_argument("--json", help="also write the figures to this file")
+    ap.add_argument("--rss", choices=["legacy", "new"], help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.rss:
+        _rss_child(args.rss)
+        return 0
 
-    import torch
-
+    from bench.run import cpu_features
     from workers.ml.lessons import LessonEngine
 
+    print(cpu_features(), flush=True)
     t = time.perf_counter()
-    eng = LessonEngine.load(budget_scale=args.budget_scale, max_plan_attempts=args.plan_attempts)
-    load_s = time.perf_counter() - t
-    reqs = [REQUESTS[i % len(REQUESTS)] for i in range(args.n)]
-    eng.generate(reqs[:1], seed=args.seed + 999)  # warm-up (allocator, MiniLM, textstat caches)
+    eng = LessonEngine.load()
+    print(f"new engine: {eng.model_version}  ({eng.llm.name}, loaded in {time.perf_counter() - t:.1f}s)", flush=True)
+    new = new_figures(eng)
+    print(f"new: {json.dumps(new)}", flush=True)
+    q = quality(eng, args.plans)
+    print(f"quality: {json.dumps(q)}", flush=True)
+    del eng
+    report: dict = {"new": new, "quality": q}
+    report["new"]["peak_rss_mib"] = peak_rss("new")
+    if not args.no_legacy:
+        report["legacy"] = legacy_figures(args.legacy_single)
+        report["legacy"]["peak_rss_mib"] = peak_rss("legacy")
+        print(f"legacy: {json.dumps(report['legacy'])}", flush=True)
+    lab = subprocess.run([sys.executable, "-m", "workers.ml.evaluation.lesson_checks"], capture_output=True, text=True,
+                         check=True, cwd=ROOT)
+    report["labelled"] = {k: v for k, v in json.loads(lab.stdout)["leave_one_out"].items()
+                          if k in ("bad_rejected", "bad_rejected_rate", "good_passed", "good_passed_rate")}
 
-    def add_gen(acc: dict, st: dict) -> None:
-        for k, v in st.get("generation", {}).items():
-            acc[k] = acc.get(k, 0) + v
-
-    def one_at_a_time():
-        t = time.perf_counter()
-        tok = steps = prompt = 0
-        per_plan, outs, gen = [], [], {}
-        for r in reqs:
-            t1 = time.perf_counter()
-            outs += eng.generate([r], seed=args.seed, max_batch=1)
-            per_plan.append(time.perf_counter() - t1)
-            tok += eng.last_stats["new_tokens"]
-            prompt += eng.last_stats["prompt_tokens"]
-            steps += eng.last_stats["decode_steps"]
-            add_gen(gen, eng.last_stats)
-        return {"seconds": time.perf_counter() - t, "new_tokens": tok, "prompt_tokens": prompt,
-                "decode_steps": steps, "single_plan_s": per_plan, "generation": gen}, outs
-
-    def batched():
-        t = time.perf_counter()
-        outs = eng.generate(reqs, seed=args.seed, max_batch=args.max_batch)
-        gen: dict = {}
-        add_gen(gen, eng.last_stats)
-        return {"seconds": time.perf_counter() - t, "new_tokens": eng.last_stats["new_tokens"],
-                "prompt_tokens": eng.last_stats["prompt_tokens"],
-                "decode_steps": eng.last_stats["decode_steps"], "generation": gen}, outs
-
-    modes = {"one-at-a-time": one_at_a_time, f"batched ({args.max_batch})": batched}
-    runs: dict = {k: [] for k in modes}
-    last_out: dict = {}
-    load_before = os.getloadavg()
-    print(f"model {eng.model_version}  device {eng.lm.device}  dtype {eng.lm.model.dtype}  "
-          f"torch threads {torch.get_num_threads()}  load {load_s:.1f}s  plans {args.n}  "
-          f"budget_scale {args.budget_scale}  rounds {args.rounds}", flush=True)
-    for rnd in range(args.rounds):
-        order = list(modes.items())
-        if rnd % 2:
-            order.reverse()
-        for name, fn in order:
-            row, out = fn()
-            row["loadavg_1m_after"] = os.getloadavg()[0]
-            runs[name].append(row)
-            last_out[name] = out
-            print(f"round {rnd + 1}: {name:<14} {row['seconds']:7.1f} s  {row['new_tokens'] / row['seconds']:6.1f} tok/s"
-                  f"  (load average 1 min {row['loadavg_1m_after']:.2f})", flush=True)
-    load_after = os.getloadavg()
-
-    names = list(modes)
-    one, bat = names
-    round_ratios = [a["seconds"] / b["seconds"] * (b["new_tokens"] / a["new_tokens"])
-                    for a, b in zip(runs[one], runs[bat])]
-    rows = {}
-    for name in names:
-        lst = runs[name]
-        med = statistics.median(r["seconds"] for r in lst)
-        first = lst[0]
-        gen = {k: statistics.median(r["generation"].get(k, 0) for r in lst) for k in PHASES}
-        rows[name] = {"seconds": med, "new_tokens": first["new_tokens"], "prompt_tokens": first["prompt_tokens"],
-                      "decode_steps": first["decode_steps"], "tokens_per_s": first["new_tokens"] / med,
-                      "plans_per_min": 60 * args.n / med, "all_seconds": [round(r["seconds"], 1) for r in lst],
-                      "phases_s": gen}
-    print(f"load average before {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}, "
-          f"after {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f} (1/5/15 min)")
-    print(f"{'mode':<15}{'wall s':>9}{'new tok':>9}{'prompt tok':>11}{'steps':>7}{'tok/s':>8}{'plans/min':>10}"
-          f"   median seconds in: " + " ".join(p[:-2] for p in PHASES))
-    for k, v in rows.items():
-        print(f"{k:<15}{v['seconds']:>9.1f}{v['new_tokens']:>9}{v['prompt_tokens']:>11}{v['decode_steps']:>7}"
-              f"{v['tokens_per_s']:>8.1f}{v['plans_per_min']:>10.2f}   "
-              + " ".join(f"{v['phases_s'][p]:.1f}" for p in PHASES))
-    ratio = statistics.median(round_ratios)
-    print(f"ratio batched/one-at-a-time tokens/s: median of rounds {ratio:.2f}x "
-          f"(rounds: {', '.join(f'{x:.2f}x' for x in round_ratios)})")
-    for k, v in rows.items():
-        print(f"  {k} wall s per round: {v['all_seconds']}")
-    single = [x for r in runs[one] for x in r["single_plan_s"]]
-    print(f"single plan at max_batch 1: mean {sum(single) / len(single):.1f}s "
-          f"(min {min(single):.1f}, max {max(single):.1f}); {args.n}-plan batch: median {rows[bat]['seconds']:.1f}s")
-    t = time.perf_counter()
-    eng.generate(reqs[:1], seed=args.seed, max_batch=args.max_batch)
-    print(f"one plan alone at max_batch {args.max_batch} (its 10 parts decode together): "
-          f"{time.perf_counter() - t:.1f}s, {eng.last_stats['new_tokens']} tokens")
-    for name, out in last_out.items():
-        passed = sum(1 for r in out if r["checks"].get("passed"))
-        fb = sum(len(r["checks"].get("fallback_parts", [])) for r in out)
-        print(f"{name} plans passing all checks: {passed}/{len(out)}; fallback parts: {fb}")
-    same = sum(1 for a, b in zip(last_out[one], last_out[bat]) if a["markdown"] == b["markdown"])
-    print(f"plans identical in both modes: {same}/{args.n}")
+    n, L = report["new"], report.get("legacy")
+    print(f"\n{'':<34}{'legacy (transformers)':>22}{'llama.cpp':>12}{'ratio':>9}  target")
+    rows = [("one stream, tokens/s", "one_stream_tok_s", ">= 5x", False),
+            ("eight at once, tokens/s", "eight_tok_s", ">= 2x", False),
+            ("eight at once, s to the last plan", "eight_last_plan_s", ">= 2x shorter", True),
+            ("lessons worker peak RSS, MiB", "peak_rss_mib", "<= 0.5x", True)]
+    for label, key, target, lower in rows:
+        lv = L[key] if L else float("nan")
+        ratio = (lv / n[key] if lower else n[key] / lv) if L else float("nan")
+        shown = f"{ratio:.2f}x" + (" shorter" if lower and key != "peak_rss_mib" else "")
+        if key == "peak_rss_mib" and L:
+            shown = f"{n[key] / lv:.2f}x"
+        print(f"{label:<34}{lv:>22.1f}{n[key]:>12.1f}{shown:>14}  {target}")
+    print(f"\n{q['plans']} varied plans in {q['seconds']:.1f}s: schema-valid {q['schema_valid']}/{q['plans']}, "
+          f"passing every check without regeneration {q['passed_first_attempt']}/{q['plans']} (target >= 45 of 50), "
+          f"passing after regeneration {q['passed']}, needs_review {q['needs_review']}")
+    print(f"  review reasons: {q['review_reasons']}\n  slots repaired with generic text: {q['repaired_slots']}")
+    lb = report["labelled"]
+    print(f"labelled set (leave-one-out threshold): bad rejected {lb['bad_rejected']} ({lb['bad_rejected_rate']:.0%}, "
+          f"target >= 95%), good passed {lb['good_passed']} ({lb['good_passed_rate']:.0%}, target >= 90%)")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"rows": rows, "ratio_tokens_per_s_median": ratio, "round_ratios": round_ratios,
-                       "runs": runs, "loadavg_before": load_before, "loadavg_after": load_after,
-                       "identical_plans": same}, f, indent=2)
+        with open(args.json, "w") as fh:
+            json.dump(report, fh, indent=1)
     return 0
 
 

@@ -11,8 +11,9 @@ It prints essays/s, the ratio to the naive loop, and each path's mean QWK agains
 then the compute ceiling (bench/ceiling.py): each path's encoder GFLOP/s as a share of this CPU's
 measured fp32 matmul peak, and the most any fp32 path could gain over the naive loop here.
 Targets: platform >= 2.0x naive; platform overhead <= 10% of batched; |QWK change| <= 0.005.
-Then the lesson-plan benchmark (bench/lessons_bench.py: one-at-a-time vs batched generation of 8
-plans, tokens/s and ratio; --no-lessons skips it).
+Then the lesson-plan benchmark (bench/lessons_bench.py: the llama.cpp engine against the retired decode
+loop, one stream and eight plans at once, worker memory, 50 varied plans through the checks, the labelled
+set; --no-lessons skips it).
     python bench/run.py [--per-prompt 50] [--json out.json] [--no-lessons]
 """
 from __future__ import annotations
@@ -82,7 +83,7 @@ def main() -> int:
     ap.add_argument("--json", default=None)
     ap.add_argument("--skip-platform", action="store_true")
     ap.add_argument("--no-lessons", action="store_true", help="skip the lesson-plan benchmark")
-    ap.add_argument("--lesson-rounds", type=int, default=1)
+    ap.add_argument("--lesson-plans", type=int, default=50, help="varied plans the lesson benchmark generates")
     args = ap.parse_args()
     import torch
 
@@ -190,7 +191,7 @@ def main() -> int:
         import subprocess
 
         print("\nlesson plans (bench/lessons_bench.py):", flush=True)
-        rc = subprocess.call([sys.executable, str(ROOT / "bench" / "lessons_bench.py"), "--rounds", str(args.lesson_rounds)],
+        rc = subprocess.call([sys.executable, str(ROOT / "bench" / "lessons_bench.py"), "--plans", str(args.lesson_plans)],
                              cwd=ROOT)
         if rc:
             return rc

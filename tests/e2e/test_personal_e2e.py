@@ -20,7 +20,7 @@ DEMO = json.loads((Path(__file__).resolve().parents[2] / "app" / "demo" / "class
 
 @pytest.fixture(scope="module")
 def lessons_worker(pg_url, redis_client, log_dir):
-    proc = start_worker(log_dir, "lessons", "personal", EDUQ_LESSON_BUDGET_SCALE="0.5")
+    proc = start_worker(log_dir, "lessons", "personal")
     yield proc
     proc.stop()
 

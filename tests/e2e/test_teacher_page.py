@@ -598,7 +598,7 @@ def test_teacher_scores_the_suggested_essays_and_regrades_the_rest(live_api, gra
 def page_lessons_worker(pg_url, redis_client, log_dir):
     from tests.conftest import start_worker
 
-    proc = start_worker(log_dir, "lessons", "page-lessons", EDUQ_LESSON_BUDGET_SCALE="0.5")
+    proc = start_worker(log_dir, "lessons", "page-lessons")
     yield proc
     proc.stop()
 

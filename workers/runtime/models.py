@@ -96,9 +96,9 @@ def lessons():
         if _lessons is None:
             from workers.ml.lessons import LessonEngine
 
-            _lessons = _timed("lessons", lambda: LessonEngine.load(
-                budget_scale=settings().lesson_budget_scale))
-            log.info("lesson model loaded in %.1fs", LOAD_SECONDS["lessons"])
+            _lessons = _timed("lessons", LessonEngine.load)
+            _lessons.warm_up()  # fails loudly at start, not on a teacher's first plan
+            log.info("lesson engine %s loaded and warmed up in %.1fs", _lessons.model_version, LOAD_SECONDS["lessons"])
     return _lessons
 
 

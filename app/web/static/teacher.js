@@ -1139,7 +1139,11 @@
         var out = $("lesson-output");
         out.hidden = false;
         renderMarkdown(res.markdown, out);
-        say("Lesson plan ready: " + ((res.lesson && res.lesson.title) || body.topic) + ".");
+        var title = (res.lesson && res.lesson.title) || body.topic;
+        say(res.needs_review
+          ? "Lesson plan ready, but it needs your review: " + (res.review_reasons || []).join("; ") + "."
+          : "Lesson plan ready: " + title + ". Built from the " + ((res.lesson && res.lesson.structure) || "lesson") +
+            " structure; the small model wrote only its short parts, so check them before you teach.");
       });
     }).catch(fail).then(function () { busy($("lesson-submit"), false); });
   }

@@ -132,7 +132,8 @@ def test_defaults(monkeypatch):
     assert s.grading_max_batch == 64 and s.lesson_max_batch == 8 and s.lesson_lease_s == 900
     assert s.train_lease_s == 120 and s.train_heartbeat is None and s.train_heartbeat_s == 30
     assert s.model_store_root == str(Path(s.var_dir) / "models")
-    assert s.encoder_pad_multiple == 32 and s.encoder_batch is None and s.lesson_decode_batch == 16
+    assert s.encoder_pad_multiple == 32 and s.encoder_batch is None and s.llm_parallel == 8
+    assert s.llm_engine == "auto" and s.llm_url is None and s.llm_timeout_s == 120 and s.llm_retries == 3
     assert s.device == "auto" and s.precision == "auto" and s.webhook_secret == "eduq-dev-webhook-secret"
     assert s.gate_min_qwk == 0.70 and s.gate_max_abs_smd == 0.15 and s.db_pool_size == 5
     assert s.rate_limit == "600/minute;20000/hour" and s.cors_origins == ()
@@ -161,12 +162,12 @@ def test_environment_changes_the_values(monkeypatch):
 
 def test_blank_values(monkeypatch):
     monkeypatch.setenv("EDUQ_ENCODER_PAD_MULTIPLE", "")  # "": no padding multiple, as before
-    monkeypatch.setenv("EDUQ_LESSON_DECODE_BATCH", "")
+    monkeypatch.setenv("EDUQ_LLM_THREADS", "")
     monkeypatch.setenv("EDUQ_WORKER_METRICS_PORT", "")
     monkeypatch.setenv("EDUQ_MODEL_STORE", "")
     reset_settings()
     s = settings()
-    assert s.encoder_pad_multiple == 0 and s.lesson_decode_batch == 16 and s.worker_metrics_port is None
+    assert s.encoder_pad_multiple == 0 and s.llm_threads is None and s.worker_metrics_port is None
     assert s.model_store is None and s.model_store_root.endswith("models")
 
 

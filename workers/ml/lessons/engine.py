@@ -1,241 +1,116 @@
-"""LessonEngine: batched, section-by-section lesson-plan generation with repair and checks."""
+"""LessonEngine: plans built by code from the lesson library, the model filling short slots under a schema.
+
+For each request: a structure is chosen from the library (``library.choose_structure``) and its phases
+get their minutes by arithmetic; the language engine (``workers.ml.llm``: llama.cpp, vLLM or an
+OpenAI-compatible server) fills the slots (title, guiding question, key vocabulary, an example, the
+students' task, objectives when the teacher gave none) in one batched call for every plan, constrained to
+the slots' JSON schema; each slot is then screened (on topic by MiniLM similarity, English words, nothing
+unsuited to school, not copied from the prompt's worked example) and a slot that fails is repaired with
+generic text built from the request (reported in ``checks.repaired_slots``). The plan is assembled from
+the library's activity templates, the teacher's notes become differentiation, and the checks
+(``checks.py``) run on it. A plan that fails a check is regenerated (another seed); one still failing
+comes back with ``needs_review: true`` and the reasons, never as passed.
+"""
 from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import time
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
-from workers.ml.lessons.parsing import (
-    has_degenerate_repetition,
-    parse_list,
-    parse_title,
-    repair_objective,
-    starts_with_measurable_verb,
-    words,
-)
+from workers.ml.lessons import checks as chk
+from workers.ml.lessons import library, needs, slots
 from workers.ml.lessons.render import to_markdown
-from workers.ml.lessons.schema import SECTIONS, grade_number, normalize_request, section_minutes, validate_lesson_request
+from workers.ml.lessons.schema import normalize_request, validate_lesson_request
 
 log = logging.getLogger(__name__)
 
-ENGINE_VERSION = "lessons-1"
-SYSTEM = "You are an experienced teacher. Answer briefly and concretely."
-
-# default token budgets per part (scaled by LessonEngine(budget_scale=...))
-BUDGETS = {
-    "title": 20,
-    "objectives": 64,
-    "materials": 40,
-    "section": 64,
-    "assessment": 56,
-    "differentiation": 64,
-}
-ON_TOPIC_THRESHOLD = 0.30
-
-
-@dataclass
-class PartSpec:
-    key: str  # "title", "objectives", "materials", "section:Warm-up", "assessment", "differentiation"
-    budget: str
-    prompt: Callable[[dict, dict], tuple[str, str]]  # (user text, assistant prefill)
-    parse: Callable[[str, bool], list[str]]
-    min_items: int
-    stop: tuple[str, ...] = ("\n\n",)
-
-
-def _g(req: dict) -> str:
-    return "kindergarten" if req["grade_level"] == "K" else f"grade {req['grade_level']}"
-
-
-def _ctx(req: dict) -> str:
-    return f"a {_g(req)} {req['subject']} lesson on {req['topic']}"
-
-
-def _parse_objectives(text: str, truncated: bool) -> list[str]:
-    out = []
-    for item in parse_list(text, max_items=6, min_words=3, max_chars=160, truncated=truncated):
-        fixed = repair_objective(item)
-        if fixed and fixed not in out:
-            out.append(fixed.rstrip(".") + ".")
-    return out[:4]
-
-
-def _section_prompt(name: str):
-    hints = {
-        "Warm-up": "a short warm-up that gets students thinking",
-        "Direct instruction": "how the teacher explains and models the key ideas",
-        "Guided practice": "what students practise with the teacher's help",
-        "Independent practice": "a task students do on their own",
-        "Closure": "how the lesson is wrapped up and understanding checked",
-    }
-
-    def build(req: dict, st: dict) -> tuple[str, str]:
-        return (
-            f"Write 2 steps for the {name} ({st['minutes'][name]} minutes) of {_ctx(req)}: "
-            f"{hints[name]}. One sentence each.",
-            "1. ",
-        )
-
-    return build
-
-
-def _build_parts() -> list[PartSpec]:
-    parts = [
-        PartSpec(
-            "title",
-            "title",
-            lambda r, st: (f"Write a short, catchy title for {_ctx(r)}. Reply with the title only.", "Title: "),
-            lambda t, tr: [x for x in [parse_title(t)] if x],
-            1,
-            ("\n",),
-        ),
-        PartSpec(
-            "objectives",
-            "objectives",
-            lambda r, st: (
-                f"List 3 learning objectives for {_ctx(r)}. Start each with a verb such as "
-                "identify, explain, describe, compare.",
-                "1. ",
-            ),
-            _parse_objectives,
-            2,
-        ),
-        PartSpec(
-            "materials",
-            "materials",
-            lambda r, st: (f"List the materials needed for {_ctx(r)}. Short items only.", "- "),
-            lambda t, tr: [
-                x.rstrip(".") for x in parse_list(t, max_items=6, min_words=1, max_chars=80, truncated=tr)
-            ],
-            2,
-        ),
-    ]
-    for name, _ in SECTIONS:
-        parts.append(
-            PartSpec(
-                f"section:{name}",
-                "section",
-                _section_prompt(name),
-                lambda t, tr: parse_list(t, max_items=3, min_words=4, max_chars=240, truncated=tr),
-                1,
-            )
-        )
-    parts += [
-        PartSpec(
-            "assessment",
-            "assessment",
-            lambda r, st: (f"List 2 ways to check what students learned in {_ctx(r)}.", "1. "),
-            lambda t, tr: parse_list(t, max_items=3, min_words=4, max_chars=200, truncated=tr),
-            1,
-        ),
-        PartSpec(
-            "differentiation",
-            "differentiation",
-            lambda r, st: (
-                f"Give 2 ways to adapt {_ctx(r)} for students who struggle and for advanced students."
-                + (f" Class notes: {r['notes'][:200]}" if r["notes"] else ""),
-                "1. ",
-            ),
-            lambda t, tr: parse_list(t, max_items=3, min_words=4, max_chars=200, truncated=tr),
-            1,
-        ),
-    ]
-    return parts
-
-
-PARTS = _build_parts()
-
-
-def fallback_items(key: str, req: dict) -> list[str]:
-    """Deterministic last-resort text (always reported in warnings)."""
-    t, g = req["topic"], _g(req)
-    table = {
-        "title": [f"{t}: a {g} {req['subject']} lesson"],
-        "objectives": [
-            f"Identify the key ideas and vocabulary of {t}.",
-            f"Explain {t} in their own words with an example.",
-            f"Apply what they learned about {t} to a short task.",
-        ],
-        "materials": ["Whiteboard and markers", "Student notebooks and pencils", f"Handout or visuals on {t}"],
-        "section:Warm-up": [f"Ask students what they already know about {t} and list their ideas on the board."],
-        "section:Direct instruction": [
-            f"Introduce the key ideas and vocabulary of {t} with a worked example, checking understanding as you go."
-        ],
-        "section:Guided practice": [f"Students work in pairs on examples about {t} "
-                                    "while the teacher circulates and gives feedback."],
-        "section:Independent practice": [f"Students complete a short task on {t} on their own."],
-        "section:Closure": [f"Students share one thing they learned about {t} and answer an exit question."],
-        "assessment": [f"Exit ticket: two short questions on {t}.", "Observe and note student answers during practice."],
-        "differentiation": [
-            f"Support: give struggling students a word bank and a worked example on {t}.",
-            f"Extension: give advanced students a harder question or a mini research task on {t}.",
-        ],
-    }
-    return list(table[key])
+ENGINE_VERSION = "lessons-2"
+# a slot is kept when its MiniLM cosine to the topic is at least this (vocabulary terms: the lower one)
+SLOT_MIN_SIMILARITY = 0.25
+TERM_MIN_SIMILARITY = 0.15
+MAX_UNKNOWN_WORDS = 0.15
+# a space before punctuation, an empty clause, or a sentence ending on a word that cannot end one
+_MALFORMED = re.compile(r"\s[,.;:?]|,\s*[,.?]|\b(?:a|an|the|of|in|on|to|and|or|with|for|by|from|at|as|is|are|that)[.?]?$",
+                        re.I)
 
 
 def _seed(*parts) -> int:
     h = hashlib.sha256("|".join(str(p) for p in parts).encode()).digest()
-    return int.from_bytes(h[:8], "big") & 0x7FFFFFFFFFFFFFFF
+    return int.from_bytes(h[:4], "big")
+
+
+_KEEP_CAPITAL = re.compile(r"^(?:[A-Z]{2,}|[A-Z][a-z]+'s|English|French|Spanish|German|Italian|Chinese|Japanese|"
+                           r"Latin|Greek|Roman|American|British|European|African|Asian|Native|Arabic|Russian|"
+                           r"January|February|March|April|May|June|July|August|September|October|November|"
+                           r"December|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)$")
+
+
+def _topic_phrase(topic: str) -> str:
+    """The topic as it reads mid-sentence: "Photosynthesis" -> "photosynthesis", "The water cycle" -> "the water
+    cycle"; kept as typed where another word is capitalised ("Causes of World War I") or the first word is a
+    name, a language or a date word ("French greetings", "Newton's laws")."""
+    first, *rest = topic.split(" ")
+    if _KEEP_CAPITAL.match(first) or any(w[:1].isupper() for w in rest):
+        return topic
+    return first[:1].lower() + first[1:] + "".join(" " + w for w in rest)
+
+
+def fallback_slots(req: dict) -> dict:
+    """Generic slot text built from the request alone: what a repaired slot becomes."""
+    t = _topic_phrase(req["topic"])
+    g = "kindergarten" if req["grade_level"] == "K" else f"grade {req['grade_level']}"
+    words = [w for w in chk.words(req["topic"]) if len(w) > 3 and not w.isdigit()][:3]
+    return {
+        "title": f"{req['topic']}: a {g} {req['subject']} lesson",
+        "guiding_question": f"What are the key ideas of {t}, and how can we explain them?",
+        "vocabulary": words or ["key idea"],
+        "example": f"Choose one clear example of {t} from the class's textbook and work through it step by step.",
+        "task": f"Complete a short task on {t} that shows the key ideas in their own words.",
+        "objectives": [f"Explain the key ideas of {t} in their own words.",
+                       f"Apply what they learned about {t} to a short task."],
+    }
 
 
 @dataclass
 class _Plan:
-    req: dict
     idx: int
+    req: dict
     attempt: int = 0
-    parts: dict = field(default_factory=dict)  # key -> list[str]
-    fallback: list = field(default_factory=list)
+    slots: dict = field(default_factory=dict)
     repaired: list = field(default_factory=list)
-    minutes: dict = field(default_factory=dict)
+    engine_error: str | None = None
 
 
 class LessonEngine:
-    """Generates lesson plans for many requests together.
+    """``generate(requests, seed)`` returns one result dict per request, in order."""
 
-    ``generate(requests, seed)`` returns one result dict per request, in order.
-    """
-
-    def __init__(
-        self,
-        lm,
-        encoder=None,
-        *,
-        budget_scale: float = 1.0,
-        max_part_attempts: int = 2,
-        max_plan_attempts: int = 2,
-        on_topic_threshold: float = ON_TOPIC_THRESHOLD,
-        sampling=None,
-        max_batch: int | None = None,
-        share_prefix: bool = True,
-    ):
-        from workers.ml.lessons.model import SamplingConfig
-
-        self.lm = lm
+    def __init__(self, llm, encoder=None, *, max_attempts: int = 2, temperature: float = 0.7,
+                 on_topic_threshold: float | None = None):
+        self.llm = llm
         self._encoder = encoder
-        self.budget_scale = budget_scale
-        self.max_part_attempts = max(1, max_part_attempts)
-        self.max_plan_attempts = max(1, max_plan_attempts)
+        self.max_attempts = max(1, max_attempts)
+        self.temperature = temperature
         self.on_topic_threshold = on_topic_threshold
-        self.sampling = sampling or SamplingConfig()
-        # rows (plan parts) decoded together; default: the model's (EDUQ_LESSON_DECODE_BATCH or 16)
-        self.max_batch = max_batch or getattr(lm, "max_batch", None) or 8
-        # all prompts start with the same system turn: its KV cache is computed once
-        self._prefix = lm.chat_prefix(SYSTEM) if share_prefix and hasattr(lm, "chat_prefix") else None
-        self.model_version = f"{lm.model_version}+{ENGINE_VERSION}"
+        self.model_version = f"{llm.model_version}+{ENGINE_VERSION}"
         self.last_stats: dict = {}
 
     @classmethod
-    def load(cls, model_path: str | None = None, device: str | None = None, **kw) -> "LessonEngine":
-        from workers.ml.lessons.model import CausalLM
-        from workers.ml.lessons.topic_encoder import load_encoder
+    def load(cls, **kw) -> "LessonEngine":
+        from workers.ml.llm.registry import get_engine
 
-        lm = CausalLM.load(model_path=model_path, device=device)
-        return cls(lm, load_encoder(), **kw)
+        return cls(get_engine(), **kw)
+
+    def warm_up(self) -> None:
+        """One short plan through the engine, the checks and the encoder; raises when any part is broken
+        (a worker then fails at start, not on a teacher's first plan)."""
+        out = self.generate([{"topic": "Warm-up", "subject": "Science", "grade_level": "5", "duration_minutes": 30}],
+                            seed=1)[0]
+        if out.get("lesson") is None:
+            raise RuntimeError(f"lesson engine warm-up failed: {out.get('warnings')}")
 
     @property
     def encoder(self):
@@ -246,211 +121,172 @@ class LessonEngine:
         return self._encoder
 
     # ------------------------------------------------------------------ public
-    def generate(self, requests: list[dict], seed: int = 0, max_batch: int | None = None) -> list[dict]:
-        """``max_batch`` overrides how many rows decode together for this call (1: one
-        sequence at a time)."""
+    def generate(self, requests: list[dict], seed: int = 0) -> list[dict]:
         t0 = time.perf_counter()
-        gen0 = self.lm.stats.as_dict() if hasattr(self.lm.stats, "as_dict") else None
-        stats0 = (self.lm.stats.new_tokens, self.lm.stats.prompt_tokens, self.lm.stats.steps)
+        s0 = self.llm.stats.as_dict()
         results: list[dict | None] = [None] * len(requests)
-        plans: list[_Plan] = []
+        plans = []
         for i, raw in enumerate(requests):
             errs = validate_lesson_request(raw)
             if errs:
-                results[i] = {
-                    "lesson": None,
-                    "markdown": "",
-                    "model_version": self.model_version,
-                    "warnings": ["invalid request: " + "; ".join(f"{e['field']}: {e['message']}" for e in errs)],
-                    "checks": {"passed": False},
-                    "errors": errs,
-                }
-                continue
-            req = normalize_request(raw)
-            p = _Plan(req=req, idx=i)
-            p.minutes = dict(section_minutes(req["duration_minutes"]))
-            plans.append(p)
-
-        best: dict[int, tuple] = {}  # idx -> (n_failed, lesson, checks, warnings, plan)
+                results[i] = {"lesson": None, "markdown": "", "model_version": self.model_version,
+                              "warnings": ["invalid request: " + "; ".join(f"{e['field']}: {e['message']}" for e in errs)],
+                              "checks": {"passed": False}, "needs_review": True, "errors": errs}
+            else:
+                plans.append(_Plan(idx=i, req=normalize_request(raw)))
+        best: dict[int, tuple] = {}
+        tries: dict[int, int] = {}
         todo = plans
-        for attempt in range(self.max_plan_attempts):
+        first_pass = 0
+        for attempt in range(self.max_attempts):
             if not todo:
                 break
             for p in todo:
-                p.attempt = attempt
-                p.parts, p.fallback, p.repaired = {}, [], []
-            self._generate_parts(todo, seed, max_batch)
+                p.attempt, p.repaired, p.engine_error = attempt, [], None
+            self._fill_slots(todo, seed)
             again = []
             for p in todo:
-                lesson = self._assemble(p)
-                checks, warns = self._check(p, lesson)
-                n_failed = sum(1 for k in ("sections_complete", "repetition", "on_topic", "objective_verbs")
-                               if not checks[k]["ok"])
-                prev = best.get(p.idx)
-                if prev is None or n_failed < prev[0]:
-                    best[p.idx] = (n_failed, lesson, checks, warns, p)
-                if n_failed and attempt + 1 < self.max_plan_attempts:
+                lesson = assemble(p.req, p.slots)
+                checks, reasons = chk.run_checks(lesson, p.req, self.encoder, self.on_topic_threshold)
+                n_failed = sum(1 for k in chk.CHECK_NAMES if not checks[k]["ok"])
+                tries[p.idx] = attempt + 1
+                if attempt == 0 and not n_failed:
+                    first_pass += 1
+                if p.idx not in best or n_failed < best[p.idx][0]:
+                    best[p.idx] = (n_failed, lesson, checks, reasons, list(p.repaired), attempt, p.engine_error)
+                if n_failed:
                     again.append(p)
             todo = again
-
-        for idx, (n_failed, lesson, checks, warns, p) in best.items():
-            checks["attempts"] = p.attempt + 1
-            checks["passed"] = n_failed == 0
+        for idx, (n_failed, lesson, checks, reasons, repaired, attempt, err) in best.items():
+            checks.update(attempts=tries[idx], kept_attempt=attempt + 1, repaired_slots=repaired, engine=self.llm.name)
+            warns = []
+            if repaired:
+                warns.append("generic text used for: " + ", ".join(repaired))
+            if err:
+                warns.append(f"the language engine failed ({err}); every slot is generic text")
             if n_failed:
-                warns.append(f"quality checks still failing after {self.max_plan_attempts} attempt(s)")
-            results[idx] = {
-                "lesson": lesson,
-                "markdown": to_markdown(lesson),
-                "model_version": self.model_version,
-                "warnings": warns,
-                "checks": checks,
-            }
-        s = self.lm.stats
-        self.last_stats = {
-            "seconds": time.perf_counter() - t0,
-            "new_tokens": s.new_tokens - stats0[0],
-            "prompt_tokens": s.prompt_tokens - stats0[1],
-            "decode_steps": s.steps - stats0[2],
-            "plans": len(plans),
-        }
-        if gen0 is not None:
-            now = s.as_dict()
-            self.last_stats["generation"] = {k: now[k] - gen0[k] for k in now}
+                warns.append(f"checks still failing after {tries[idx]} attempt(s): " + "; ".join(reasons))
+            results[idx] = {"lesson": lesson, "markdown": to_markdown(lesson, review=reasons if n_failed else None),
+                            "model_version": self.model_version, "warnings": warns, "checks": checks,
+                            "needs_review": bool(n_failed), "review_reasons": reasons if n_failed else []}
+        s1 = self.llm.stats.as_dict()
+        self.last_stats = {"seconds": time.perf_counter() - t0, "plans": len(plans),
+                           "passed_first_attempt": first_pass,
+                           "new_tokens": s1["completion_tokens"] - s0["completion_tokens"],
+                           "prompt_tokens": s1["prompt_tokens"] - s0["prompt_tokens"],
+                           "engine_seconds": s1["seconds"] - s0["seconds"]}
         return results  # type: ignore[return-value]
 
     # --------------------------------------------------------------- internals
-    def _budget(self, spec: PartSpec) -> int:
-        return max(4, int(round(BUDGETS[spec.budget] * self.budget_scale)))
+    def _fill_slots(self, plans: list[_Plan], seed: int) -> None:
+        """One engine call for every plan's slots, then the screen; a failed slot is repaired."""
+        import jsonschema
 
-    def _generate_parts(self, plans: list[_Plan], seed: int, max_batch: int | None = None) -> None:
-        """All parts of all plans are independent rows of one continuously batched
-        generation (a part's prompt depends only on its request); malformed rows are
-        retried (another seed) together in a second generation, then fall back to
-        deterministic text. Seeds depend on the request and part, never on the order."""
-        from workers.ml.lessons.model import GenRequest
+        reqs = [slots.request_for(p.req, _seed(seed, p.attempt, p.req["topic"], p.req["subject"], p.req["grade_level"],
+                                               p.req["duration_minutes"]), temperature=self.temperature)
+                for p in plans]
+        outs = self.llm.generate(reqs)
+        for p, gr, out in zip(plans, reqs, outs):
+            data = out.data if isinstance(out.data, dict) else None
+            if data is not None and list(jsonschema.Draft202012Validator(gr.schema).iter_errors(data)):
+                data = None
+            if data is None:
+                p.engine_error = out.error or f"no valid reply ({out.finish_reason})"
+                data = {}
+            p.slots = slots.clean(data) if data else {}
+        self._screen(plans)
 
-        pending = [(p, spec) for spec in PARTS for p in plans
-                   if not (spec.key == "objectives" and p.req["objectives"])]
-        for part_attempt in range(self.max_part_attempts):
-            if not pending:
-                break
-            rows = []
-            for p, spec in pending:
-                user, prefill = spec.prompt(p.req, {"minutes": p.minutes})
-                rows.append(
-                    GenRequest(
-                        prompt=self.lm.chat_prompt(SYSTEM, user, prefill),
-                        max_new_tokens=self._budget(spec),
-                        seed=_seed(seed, p.attempt, part_attempt, spec.key, p.req["topic"],
-                                   p.req["subject"], p.req["grade_level"], p.req["duration_minutes"]),
-                        stop_strings=spec.stop,
-                    )
-                )
-            outs = self.lm.generate(rows, self.sampling, max_batch=max_batch or self.max_batch,
-                                    prefix=self._prefix)
-            failed = []
-            for (p, spec), out in zip(pending, outs):
-                items = spec.parse(out.text, out.finish_reason == "length")
-                if len(items) >= spec.min_items:
-                    p.parts[spec.key] = items
-                    if part_attempt:
-                        p.repaired.append(spec.key)
-                else:
-                    failed.append((p, spec))
-            pending = failed
-        for p, spec in pending:
-            p.parts[spec.key] = fallback_items(spec.key, p.req)
-            p.fallback.append(spec.key)
+    def _screen(self, plans: list[_Plan]) -> None:
+        texts: list[str] = []
+        spans = []
+        for p in plans:
+            fb = fallback_slots(p.req)
+            s = p.slots
+            items = [("title", s.get("title")), ("guiding_question", s.get("guiding_question")),
+                     ("example", s.get("example")), ("task", s.get("task"))]
+            items += [("vocabulary", t) for t in s.get("vocabulary") or []]
+            items += [("objectives", o) for o in s.get("objectives") or []]
+            start = len(texts)
+            texts.append(f"{p.req['topic']} ({p.req['subject']})")
+            texts += [v or "" for _, v in items]
+            spans.append((p, fb, items, start))
+        embs = np.asarray(self.encoder.embed(texts), dtype=np.float64) if texts else np.zeros((0, 1))
+        embs /= np.maximum(np.linalg.norm(embs, axis=1, keepdims=True), 1e-9)
+        shot = slots.shot_reply()
+        for p, fb, items, start in spans:
+            topic = embs[start]
+            kept: dict = {"vocabulary": [], "objectives": []}
+            for k, (key, value) in enumerate(items):
+                sim = float(embs[start + 1 + k] @ topic)
+                ok = bool(value) and self._slot_ok(key, value, sim, p.req, shot)
+                if key in ("vocabulary", "objectives"):
+                    if ok:
+                        kept[key].append(value)
+                elif ok:
+                    kept[key] = value
+            for key in ("title", "guiding_question", "example", "task"):
+                if key not in kept:
+                    kept[key] = fb[key]
+                    p.repaired.append(key)
+            if len(kept["vocabulary"]) < 2:
+                kept["vocabulary"] = list(dict.fromkeys(kept["vocabulary"] + fb["vocabulary"]))
+                p.repaired.append("vocabulary")
+            if p.req["objectives"]:
+                kept.pop("objectives")
+            elif len(kept["objectives"]) < 2:
+                kept["objectives"] = list(dict.fromkeys(kept["objectives"] + fb["objectives"]))[:3]
+                p.repaired.append("objectives")
+            p.slots = kept
 
-    def _assemble(self, p: _Plan) -> dict:
-        r = p.req
-        return {
-            "title": p.parts["title"][0],
-            "grade_level": r["grade_level"],
-            "subject": r["subject"],
-            "duration_minutes": r["duration_minutes"],
-            "objectives": list(r["objectives"]) or p.parts["objectives"],
-            "materials": p.parts["materials"],
-            "sections": [
-                {"name": name, "minutes": p.minutes[name], "activities": p.parts[f"section:{name}"]}
-                for name, _ in SECTIONS
-            ],
-            "assessment": p.parts["assessment"],
-            "differentiation": p.parts["differentiation"],
-            "standards": list(r["standards"]),  # copied from the request, never generated
-        }
+    @staticmethod
+    def _slot_ok(key: str, value: str, sim: float, req: dict, shot: dict) -> bool:
+        given = chk.request_text(req).lower()
+        copied = value in (shot.get(key) if isinstance(shot.get(key), list) else [shot.get(key)])
+        if copied and value.lower() not in given:
+            return False
+        if sim < (TERM_MIN_SIMILARITY if key == "vocabulary" else SLOT_MIN_SIMILARITY):
+            return False
+        if _MALFORMED.search(value):
+            return False
+        ws = [w for w in chk.words(value) if w.isalpha()]
+        unknown = [w for w in ws if not chk.known_word(w, given)]
+        if ws and len(unknown) / len(ws) > MAX_UNKNOWN_WORDS:
+            return False
+        return not chk.unsuitable(value, req)
 
-    def _check(self, p: _Plan, lesson: dict) -> tuple[dict, list[str]]:
-        import textstat
 
-        warns: list[str] = []
-        req = p.req
-        # 1. completeness
-        empty = [s["name"] for s in lesson["sections"] if not s["activities"]]
-        for k in ("objectives", "materials", "assessment", "differentiation"):
-            if not lesson[k]:
-                empty.append(k)
-        if not lesson["title"]:
-            empty.append("title")
-        # 2. repetition
-        texts = {
-            "title": lesson["title"],
-            "objectives": " ".join(lesson["objectives"]),
-            "materials": " ".join(lesson["materials"]),
-            **{s["name"]: " ".join(s["activities"]) for s in lesson["sections"]},
-            "assessment": " ".join(lesson["assessment"]),
-            "differentiation": " ".join(lesson["differentiation"]),
-        }
-        rep_parts = [k for k, v in texts.items() if has_degenerate_repetition(v)]
-        whole = " ".join(texts.values())
-        if has_degenerate_repetition(whole, n=6, max_count=3, min_unique_ratio=0.0):
-            rep_parts.append("plan")
-        # 3. on topic
-        names = [k for k in texts if k != "title"]
-        embs = self.encoder.embed([f"{req['topic']} ({req['subject']})"] + [texts[k] for k in names])
-        topic_e, part_e = embs[0], embs[1:]
-        part_e = part_e / np.maximum(np.linalg.norm(part_e, axis=1, keepdims=True), 1e-9)
-        topic_e = topic_e / max(float(np.linalg.norm(topic_e)), 1e-9)
-        sims = part_e @ topic_e
-        mean_e = part_e.mean(0)
-        sim = float(mean_e @ topic_e / max(float(np.linalg.norm(mean_e)), 1e-9))
-        # 4. objective verbs
-        bad_obj = [o for o in lesson["objectives"] if not starts_with_measurable_verb(o)]
-        # 5. reading level (teacher-facing text: flagged, not regenerated)
-        body = " ".join(a for s in lesson["sections"] for a in s["activities"])
-        fk = float(textstat.flesch_kincaid_grade(body)) if words(body) else 0.0
-        gnum = grade_number(req["grade_level"])
-        max_fk = max(gnum, 2) + 5
-        checks = {
-            "sections_complete": {"ok": not empty, "empty": empty},
-            "repetition": {"ok": not rep_parts, "parts": rep_parts},
-            "on_topic": {
-                "ok": sim >= self.on_topic_threshold,
-                "similarity": round(sim, 3),
-                "threshold": self.on_topic_threshold,
-                "min_part": {"part": names[int(np.argmin(sims))], "similarity": round(float(sims.min()), 3)},
-            },
-            "objective_verbs": {"ok": not bad_obj, "failing": bad_obj},
-            "reading_level": {"ok": fk <= max_fk, "fk_grade": round(fk, 1), "max_fk_grade": max_fk},
-            "minutes": {
-                "ok": sum(s["minutes"] for s in lesson["sections"]) == req["duration_minutes"],
-                "total": sum(s["minutes"] for s in lesson["sections"]),
-            },
-            "standards_from_request": lesson["standards"] == req["standards"],
-            "fallback_parts": list(p.fallback),
-            "regenerated_parts": list(p.repaired),
-        }
-        if p.fallback:
-            warns.append("fallback text used for: " + ", ".join(p.fallback))
-        if empty:
-            warns.append("empty parts: " + ", ".join(empty))
-        if rep_parts:
-            warns.append("repetitive text in: " + ", ".join(rep_parts))
-        if not checks["on_topic"]["ok"]:
-            warns.append(f"plan may be off topic (similarity {sim:.2f} < {self.on_topic_threshold})")
-        if bad_obj:
-            src = "request" if req["objectives"] else "generated"
-            warns.append(f"{len(bad_obj)} {src} objective(s) do not start with a measurable verb")
-        if not checks["reading_level"]["ok"]:
-            warns.append(f"reading level FK {fk:.1f} above {max_fk} for grade {req['grade_level']}")
-        return checks, warns
+def assemble(req: dict, s: dict) -> dict:
+    """The plan, from the library and the slots; minutes by arithmetic, standards as given."""
+    structure = library.choose_structure(req)
+    topic = _topic_phrase(req["topic"])
+    values = {"topic": topic, "question": s["guiding_question"], "terms": ", ".join(s["vocabulary"]),
+              "example": s["example"], "task": s["task"],
+              "grade": "kindergarten" if req["grade_level"] == "K" else f"grade {req['grade_level']}"}
+    sections, materials = [], []
+    for phase, (name, minutes) in zip(structure.phases, library.phase_minutes(structure, req["duration_minutes"])):
+        acts = library.activities_for(phase, minutes)
+        sections.append({"name": name, "minutes": minutes, "activities": [library.fill(a.text, values) for a in acts]})
+        materials += [library.fill(m, values) for a in acts for m in a.materials]
+    objectives = list(req["objectives"]) or list(s["objectives"])
+    first = objectives[0].rstrip(".")
+    return {
+        "title": s["title"],
+        "grade_level": req["grade_level"],
+        "subject": req["subject"],
+        "duration_minutes": req["duration_minutes"],
+        "structure": structure.name,
+        "guiding_question": s["guiding_question"],
+        "vocabulary": list(s["vocabulary"]),
+        "example": s["example"],
+        "task": s["task"],
+        "objectives": objectives,
+        "materials": list(dict.fromkeys(materials)),
+        "sections": sections,
+        "assessment": [
+            f"Exit ticket on \"{s['guiding_question']}\": sort the answers into secure, nearly there and not yet, "
+            "and plan the next lesson from them.",
+            f"During practice, note which students can already do this: {first[0].lower() + first[1:]}.",
+        ],
+        "differentiation": needs.differentiation(req, values),
+        "standards": list(req["standards"]),  # copied from the request, never generated
+    }

@@ -12,13 +12,21 @@ def _grade_label(g: str) -> str:
     return "Kindergarten" if str(g) == "K" else f"Grade {g}"
 
 
-def to_markdown(lesson: dict) -> str:
+def to_markdown(lesson: dict, review: list[str] | None = None) -> str:
+    """The plan as Markdown; ``review``: the reasons it needs a teacher's review, shown first."""
     out = [f"# {_esc(lesson.get('title') or 'Lesson plan')}", ""]
+    if review:
+        out += ["> **Needs review:** " + _esc("; ".join(review)), ""]
     out.append(
         f"**Subject:** {_esc(lesson.get('subject', ''))} · **{_grade_label(lesson.get('grade_level', ''))}** · "
         f"**Duration:** {lesson.get('duration_minutes', '')} minutes"
+        + (f" · **Structure:** {_esc(lesson['structure'])}" if lesson.get("structure") else "")
     )
     out.append("")
+    if lesson.get("guiding_question"):
+        out += [f"**Guiding question:** {_esc(lesson['guiding_question'])}", ""]
+    if lesson.get("vocabulary"):
+        out += [f"**Key vocabulary:** {_esc(', '.join(lesson['vocabulary']))}", ""]
 
     def bullets(title: str, items: list[str]) -> None:
         out.append(f"## {title}")
@@ -68,7 +76,12 @@ def _write_docx(doc, lesson: dict) -> None:
     doc.add_paragraph(
         f"Subject: {lesson.get('subject', '')}    {_grade_label(lesson.get('grade_level', ''))}    "
         f"Duration: {lesson.get('duration_minutes', '')} minutes"
+        + (f"    Structure: {lesson['structure']}" if lesson.get("structure") else "")
     )
+    if lesson.get("guiding_question"):
+        doc.add_paragraph(f"Guiding question: {_esc(lesson['guiding_question'])}")
+    if lesson.get("vocabulary"):
+        doc.add_paragraph(f"Key vocabulary: {_esc(', '.join(lesson['vocabulary']))}")
 
     def bullets(title: str, items: list[str]) -> None:
         doc.add_heading(title, level=1)

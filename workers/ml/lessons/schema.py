@@ -4,6 +4,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from workers.ml.lessons import library
+
 MIN_DURATION = 10
 MAX_DURATION = 240
 MAX_TOPIC_CHARS = 200
@@ -12,17 +14,9 @@ MAX_NOTES_CHARS = 2000
 MAX_OBJECTIVES = 10
 MAX_STANDARDS = 30
 MAX_ITEM_CHARS = 300
+SECTIONS: tuple[tuple[str, float], ...] = tuple((p.name, p.share) for p in library.STRUCTURES["gradual release"].phases)
 SUPPORTED_LANGUAGES = ("en",)  # the default model and the reading-level check are English-only
 
-# (name, share of the minutes left after every section gets MIN_SECTION_MINUTES)
-SECTIONS: tuple[tuple[str, float], ...] = (
-    ("Warm-up", 0.10),
-    ("Direct instruction", 0.25),
-    ("Guided practice", 0.25),
-    ("Independent practice", 0.25),
-    ("Closure", 0.15),
-)
-MIN_SECTION_MINUTES = 2
 
 _GRADE_RE = re.compile(r"^(?:[kK]|0?[0-9]|1[0-2])$")
 
@@ -131,20 +125,43 @@ def normalize_request(d: dict) -> dict:
 
 
 def section_minutes(duration: int) -> list[tuple[str, int]]:
-    """Split ``duration`` (10-240) across the five sections; the minutes always add up.
-
-    Every section gets MIN_SECTION_MINUTES, the rest is shared by fixed proportions with
-    largest-remainder rounding (ties go to the earlier, larger-share section).
-    """
+    """The gradual-release sections (Warm-up, Direct instruction, Guided practice, Independent practice,
+    Closure) with their minutes for ``duration`` (10-240); they always add up (``library.phase_minutes``)."""
     if not _is_int(duration) or not (MIN_DURATION <= duration <= MAX_DURATION):
         raise ValueError(f"duration_minutes must be an integer in {MIN_DURATION}-{MAX_DURATION}")
-    rest = duration - MIN_SECTION_MINUTES * len(SECTIONS)
-    raw = [share * rest for _, share in SECTIONS]
-    mins = [int(x) for x in raw]
-    left = rest - sum(mins)
-    order = sorted(range(len(SECTIONS)), key=lambda i: (-(raw[i] - mins[i]), -SECTIONS[i][1], i))
-    for i in order[:left]:
-        mins[i] += 1
-    out = [(name, m + MIN_SECTION_MINUTES) for (name, _), m in zip(SECTIONS, mins)]
-    assert sum(m for _, m in out) == duration
-    return out
+    return library.phase_minutes(library.STRUCTURES["gradual release"], duration)
+
+
+def _strings(min_items: int = 1, max_items: int = 12, max_len: int = 400) -> dict:
+    return {"type": "array", "minItems": min_items, "maxItems": max_items,
+            "items": {"type": "string", "minLength": 1, "maxLength": max_len}}
+
+
+# The plan every engine path returns (and the page, the .docx and the API render): the public lesson shape
+# of docs/api.md, with the library's extensions (structure, guiding question, vocabulary, example, task).
+LESSON_SCHEMA: dict = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "required": ["title", "grade_level", "subject", "duration_minutes", "objectives", "materials", "sections",
+                 "assessment", "differentiation", "standards"],
+    "properties": {
+        "title": {"type": "string", "minLength": 3, "maxLength": 120},
+        "grade_level": {"type": "string", "pattern": "^(K|[1-9]|1[0-2])$"},
+        "subject": {"type": "string", "minLength": 1, "maxLength": MAX_SUBJECT_CHARS},
+        "duration_minutes": {"type": "integer", "minimum": MIN_DURATION, "maximum": MAX_DURATION},
+        "structure": {"type": "string"},
+        "guiding_question": {"type": "string", "maxLength": 200},
+        "vocabulary": _strings(0, 8, 40),
+        "example": {"type": "string", "maxLength": 300},
+        "task": {"type": "string", "maxLength": 300},
+        "objectives": _strings(1, MAX_OBJECTIVES, MAX_ITEM_CHARS),
+        "materials": _strings(1, 15, 200),
+        "sections": {"type": "array", "minItems": 2, "maxItems": 8, "items": {
+            "type": "object", "required": ["name", "minutes", "activities"],
+            "properties": {"name": {"type": "string", "minLength": 1}, "minutes": {"type": "integer", "minimum": 1},
+                           "activities": _strings(1, 5, 500)}}},
+        "assessment": _strings(1, 5, 400),
+        "differentiation": _strings(1, 16, 400),
+        "standards": {"type": "array", "items": {"type": "string"}},
+    },
+}

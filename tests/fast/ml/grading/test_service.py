@@ -187,7 +187,10 @@ def test_poison_essay_fails_alone_for_every_grader_kind(loaded, finetuned, kind)
     alone = svc.grade([GradeRequest(t, rubric, model) for t in clean], wrap=wrap)
     for got, want in zip([out[0], out[1], out[3]], alone):
         _check_result(got)
-        assert got == want
+        # the same scores, feedback and flags; the confidence may move in its third decimal where the encoder
+        # runs in bf16 (AMX or AVX512-BF16 CPUs): a batch of other lengths is padded and blocked differently
+        assert {k: v for k, v in got.items() if k != "confidence"} == {k: v for k, v in want.items() if k != "confidence"}
+        assert got["confidence"] == pytest.approx(want["confidence"], abs=0.005)
 
 
 def test_poison_marker_from_the_environment(loaded, monkeypatch):

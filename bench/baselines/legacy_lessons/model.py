@@ -198,7 +198,7 @@ class CausalLM:
 
     def __init__(self, model, tokenizer, device: str, model_version: str, max_batch: int | None = None):
         self.model = model
-        self.max_batch = max(1, int(max_batch or settings().lesson_decode_batch))
+        self.max_batch = max(1, int(max_batch or 16))
         self.tok = tokenizer
         self.device = device
         self.model_version = model_version
@@ -230,7 +230,7 @@ class CausalLM:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        model_path = model_path or settings().lesson_model
+        model_path = model_path  # the default GGUF (EDUQ_LESSON_MODEL now names the llama.cpp engine's model)
         if model_path:
             folder = Path(model_path)
             if not folder.is_dir():
