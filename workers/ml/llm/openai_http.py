@@ -4,8 +4,9 @@ server, or a service an operator already runs.
 Requests go out concurrently (the server batches them: continuous batching is its job), each with the
 schema as ``response_format`` so the server constrains decoding: OpenAI's ``{"type": "json_schema"}``
 first; a server that refuses it (llama-cpp-python's server knows only ``{"type": "json_object",
-"schema": ...}``) gets that form, remembered for the rest of the process. Timeouts per request
-(``EDUQ_LLM_TIMEOUT_S``) and retries with backoff on connection errors, 429 and 5xx (urllib3's
+"schema": ...}``, and answers the other with a 500 naming it) gets that form, remembered for the rest of the
+process. Timeouts per request
+(``EDUQ_LLM_TIMEOUT_S``) and retries with backoff on connection errors, 429, 502, 503 and 504 (urllib3's
 ``Retry``, ``EDUQ_LLM_RETRIES``); a request that still fails comes back as a ``GenResult`` with
 ``finish_reason == "error"``, never as an exception that would sink its neighbours.
 """
@@ -34,7 +35,7 @@ class HttpEngine:
         self.concurrency = max(1, concurrency)
         self.session = requests.Session()
         retry = Retry(total=retries, connect=retries, read=retries, backoff_factor=0.5,
-                      status_forcelist=(429, 500, 502, 503, 504), allowed_methods=frozenset({"GET", "POST"}),
+                      status_forcelist=(429, 502, 503, 504), allowed_methods=frozenset({"GET", "POST"}),
                       raise_on_status=False)
         adapter = HTTPAdapter(max_retries=retry, pool_maxsize=self.concurrency)
         self.session.mount("http://", adapter)
@@ -69,8 +70,9 @@ class HttpEngine:
                 r = self.session.post(f"{self.base_url}/chat/completions", json=body, timeout=self.timeout_s)
             except Exception as exc:  # connection refused or timed out after the retries
                 return GenResult(text="", finish_reason="error", error=f"{type(exc).__name__}: {exc}"[:300])
-            if r.status_code in (400, 422) and req.schema is not None and self._format == "json_schema" \
-                    and "response_format" in r.text:
+            # llama-cpp-python's server answers an unknown response_format with a 500 holding its validation error
+            sent = (body.get("response_format") or {}).get("type")
+            if r.status_code >= 400 and sent == "json_schema" and "response_format" in r.text and "json_schema" in r.text:
                 log.info("%s refuses response_format json_schema; using json_object with a schema", self.base_url)
                 self._format = "json_object"
                 continue

@@ -144,7 +144,7 @@ class _Stub(BaseHTTPRequestHandler):
         _Stub.bodies.append(body)
         code = _Stub.script.pop(0) if _Stub.script else 200
         if code == 422 and body.get("response_format", {}).get("type") == "json_schema":
-            return self._send(422, {"detail": "response_format: type must be text or json_object"})
+            return self._send(422, {"detail": "response_format: json_schema is not one of text, json_object"})
         if code not in (200, 422):
             return self._send(code, {"error": "busy"})
         self._send(200, {"choices": [{"message": {"content": '{"title": "Rivers"}'}, "finish_reason": "stop"}],
