@@ -122,6 +122,26 @@ def new_figures(eng) -> dict:
             "eight_tokens": eng.last_stats["new_tokens"], "eight_passed": sum(o["checks"]["passed"] for o in outs)}
 
 
+def engine_ceiling(llm) -> dict:
+    """What llama.cpp alone decodes for this model on this CPU at a plan's context length: the slot prompt of
+    the first request, 128 tokens, greedy, no schema, one sequence and eight: the bound the plan figures sit
+    under (generation is compute- and memory-bound on 2 cores; the checks add little)."""
+    from workers.ml.lessons import slots
+    from workers.ml.lessons.schema import normalize_request
+    from workers.ml.llm.base import GenRequest
+
+    base = slots.request_for(normalize_request(REQUESTS[0]), seed=0)
+    one = GenRequest(messages=base.messages, max_tokens=128, temperature=0, repeat_penalty=1.0)
+    out = {}
+    for n in (1, 8):
+        llm.generate([one] * n)
+        t = time.perf_counter()
+        res = llm.generate([one] * n)
+        out[f"decode_{n}_tok_s"] = sum(r.completion_tokens for r in res) / (time.perf_counter() - t)
+    out["prompt_tokens"] = res[0].prompt_tokens
+    return out
+
+
 def quality(eng, n: int) -> dict:
     import jsonschema
 
@@ -167,6 +187,7 @@ def main(argv=None) -> int:
     eng = LessonEngine.load()
     print(f"new engine: {eng.model_version}  ({eng.llm.name}, loaded in {time.perf_counter() - t:.1f}s)", flush=True)
     new = new_figures(eng)
+    new.update(engine_ceiling(eng.llm))
     print(f"new: {json.dumps(new)}", flush=True)
     q = quality(eng, args.plans)
     print(f"quality: {json.dumps(q)}", flush=True)
@@ -195,6 +216,8 @@ def main(argv=None) -> int:
         if key == "peak_rss_mib" and L:
             shown = f"{n[key] / lv:.2f}x"
         print(f"{label:<34}{lv:>22.1f}{n[key]:>12.1f}{shown:>14}  {target}")
+    print(f"llama.cpp alone on this CPU, {n['prompt_tokens']}-token prompt, greedy, no schema: one sequence "
+          f"{n['decode_1_tok_s']:.1f} tokens/s, eight {n['decode_8_tok_s']:.1f} tokens/s (the bound the rows above sit under)")
     print(f"\n{q['plans']} varied plans in {q['seconds']:.1f}s: schema-valid {q['schema_valid']}/{q['plans']}, "
           f"passing every check without regeneration {q['passed_first_attempt']}/{q['plans']} (target >= 45 of 50), "
           f"passing after regeneration {q['passed']}, needs_review {q['needs_review']}")

@@ -38,8 +38,8 @@ NEEDS: tuple[Need, ...] = (
          "English learners: give sentence frames for talking and writing about {topic}, a word bank of {terms} "
          "with pictures and home-language translations, and a partner who shares their language where possible."),
     Need("reading", "students who read below grade level or have dyslexia",
-         _re(r"dyslexi\w*|below grade level|struggl\w* (?:with )?read\w*|reading (?:difficult\w*|support|level|goals?)|"
-             r"(?:IEP|plan) for reading|weak readers?|reluctant readers?"),
+         _re(r"dyslexi\w*|below grade level|struggl\w* (?:with )?read\w*|reading (?:difficult\w*|support|level)|"
+             r"weak readers?|reluctant readers?"),
          _re(r"dyslexi\w*|read(?:ing)? (?:aloud|support)|audio|below grade level|levell?ed text|struggling readers?"),
          "Students with dyslexia or who read below grade level: read texts and instructions aloud, give a "
          "shorter levelled text on {topic} in a clear font, and let them answer orally or with a scribe."),
