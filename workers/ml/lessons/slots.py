@@ -40,6 +40,11 @@ def schema_for(req: dict) -> dict:
     return {"type": "object", "properties": props, "required": list(props), "additionalProperties": False}
 
 
+def _plain(text: str) -> str:
+    """A teacher's words as plain text in the prompt: no chat-template markers (``<|im_start|>``...)."""
+    return text.replace("<|", "<").replace("|>", ">")
+
+
 def _ask(req: dict) -> str:
     """The same instructions for every plan, then the lesson (so every prompt shares all but its last
     few tokens: the engine's prefix cache computes the rest once)."""
@@ -49,7 +54,7 @@ def _ask(req: dict) -> str:
            "in one sentence. task: what each student makes on their own, in one sentence.")
     if not req["objectives"]:
         ask += " objectives: 2 or 3 things students will be able to do, each starting with a verb."
-    return f"{ask}\nLesson: {g} {req['subject']}, on {req['topic']}."
+    return f"{ask}\nLesson: {g} {_plain(req['subject'])}, on {_plain(req['topic'])}."
 
 
 _SHOT_REQ = {"grade_level": "6", "subject": "Science", "topic": "food chains", "objectives": []}

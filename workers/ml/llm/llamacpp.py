@@ -56,7 +56,10 @@ class LlamaCppEngine:
                  n_threads: int | None = None, flash_attn: bool = False):
         import llama_cpp
         from llama_cpp import _internals as li
+        from llama_cpp import _logger
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        _logger.set_verbose(False)  # llama.cpp's own log: errors only (it prints every graph node otherwise)
 
         self._lc, self._li = llama_cpp, li
         self.model_path = model_path
