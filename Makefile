@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
-.PHONY: install demo up test test-fast bench bench-platform services train-default clean lint chaos load
+.PHONY: install demo up test test-fast bench bench-platform services variants train-default clean lint chaos load
 
 # llama-cpp-python compiles llama.cpp for this CPU (about 5 minutes on 2 cores; then cached per CPU model).
 # -march=native without AMX: ggml's AMX kernels die with SIGILL on some virtual machines that report AMX
@@ -72,6 +72,12 @@ bench: $(STAMP) services
 # processes at 10,000 and 100,000 essays in 30-essay jobs; table + var/bench_platform.json
 bench-platform: $(STAMP) services
 	$(BIN)/python bench/platform_ceiling.py
+
+# compressed encoder variants (docs/compression.md): weights, heads refit on each, quality.json with the gate
+variants: $(STAMP)
+	$(BIN)/python -m workers.ml.training.variants build l4
+	$(BIN)/python -m workers.ml.training.variants build l4-int8
+	$(BIN)/python -m workers.ml.training.variants build int8
 
 train-default: $(STAMP)
 	$(BIN)/python -m workers.ml.training.default_head --data ../shared/data/asap/train.jsonl --out workers/ml/grading/artifacts/

@@ -34,11 +34,29 @@ def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
     raise TimeoutError(url)
 
 
+def peak_rss_mib(pid: int) -> float:
+    """The largest peak resident set (VmHWM) of a process and its children: a Celery worker's pool child is
+    the process that holds the model."""
+    best, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            for line in open(f"/proc/{p}/status"):
+                if line.startswith("VmHWM:"):
+                    best = max(best, int(line.split()[1]) / 1024)
+            for task in os.listdir(f"/proc/{p}/task"):
+                todo += [int(c) for c in open(f"/proc/{p}/task/{task}/children").read().split()]
+        except OSError:
+            continue
+    return best
+
+
 def run_platform(jobs: list[dict], log_dir: Path, redis_url: str = "redis://127.0.0.1:6379/11",
-                 extra_env: dict | None = None) -> tuple[float, list[list[dict]]]:
+                 extra_env: dict | None = None, stats: dict | None = None) -> tuple[float, list[list[dict]]]:
     """Submit each job body (a grading request), wait for all, return (seconds, results per job).
 
-    The worker is started and warmed up (model loaded, ready) before the clock starts."""
+    The worker is started and warmed up (model loaded, ready) before the clock starts. `stats`, when given,
+    receives the worker's peak RSS (MiB) and its model-load log line."""
     import redis
 
     name = f"eduq_bench_{uuid.uuid4().hex[:8]}"
@@ -72,7 +90,7 @@ def run_platform(jobs: list[dict], log_dir: Path, redis_url: str = "redis://127.
                 raise RuntimeError(wlog.read_text(errors="replace")[-3000:])
             time.sleep(0.2)
         for line in wlog.read_text(errors="replace").splitlines():
-            if "loaded in" in line or "precision probe" in line:
+            if "loaded in" in line or "precision probe" in line or "encoder variant" in line:
                 print("  worker:", line.split("] ", 1)[-1].strip(), flush=True)
         t0 = time.perf_counter()
         views = []
@@ -85,6 +103,8 @@ def run_platform(jobs: list[dict], log_dir: Path, redis_url: str = "redis://127.
                 v = requests.get(base + v["links"]["self"] + "?wait=10", headers=headers, timeout=30).json()["job"]
             views[i] = v
         elapsed = time.perf_counter() - t0
+        if stats is not None:
+            stats["worker_peak_rss_mib"] = peak_rss_mib(worker.pid)
         results = []
         for v in views:
             page = requests.get(base + v["links"]["results"] + "?limit=1000", headers=headers, timeout=60).json()

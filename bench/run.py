@@ -11,7 +11,9 @@ It prints essays/s, the ratio to the naive loop, and each path's mean QWK agains
 then the compute ceiling (bench/ceiling.py): each path's encoder GFLOP/s as a share of this CPU's
 measured fp32 matmul peak, and the most any fp32 path could gain over the naive loop here.
 Targets: platform >= 2.0x naive; platform overhead <= 10% of batched; |QWK change| <= 0.005.
-Then the lesson-plan benchmark (bench/lessons_bench.py: the llama.cpp engine against the retired decode
+Then the compression table (bench/compression.py: every encoder variant with its refit heads, model path and
+platform, ratio to the naive loop, dQWK, size, worker memory, the variant this machine serves; --no-compression
+skips it). Then the lesson-plan benchmark (bench/lessons_bench.py: the llama.cpp engine against the retired decode
 loop, one stream and eight plans at once, worker memory, 50 varied plans through the checks, the labelled
 set; --no-lessons skips it).
     python bench/run.py [--per-prompt 50] [--json out.json] [--no-lessons]
@@ -83,6 +85,7 @@ def main() -> int:
     ap.add_argument("--json", default=None)
     ap.add_argument("--skip-platform", action="store_true")
     ap.add_argument("--no-lessons", action="store_true", help="skip the lesson-plan benchmark")
+    ap.add_argument("--no-compression", action="store_true", help="skip the compression table")
     ap.add_argument("--lesson-plans", type=int, default=50, help="varied plans the lesson benchmark generates")
     args = ap.parse_args()
     import torch
@@ -154,7 +157,8 @@ def main() -> int:
                          "essays": [{"id": str(rows[i]["essay_id"]), "text": texts[i]} for i in idx]})
             order.append(idx)
         with tempfile.TemporaryDirectory() as tmp:
-            t_platform, results = run_platform(jobs, Path(tmp))
+            # the full model here (the variants' table follows): the rows of this table compare like with like
+            t_platform, results = run_platform(jobs, Path(tmp), extra_env={"EDUQ_ENCODER_VARIANT": "full"})
         plat_scores = [0.0] * n
         for idx, res in zip(order, results):
             for i, r in zip(idx, res):
@@ -187,9 +191,15 @@ def main() -> int:
             for nm, s, q in table], "asap_paths": [
             {"name": nm, "seconds": s, "essays_per_s": n / s, "ratio": n / s / a_rate, "mean_qwk": q}
             for nm, s, q in asap_rows]}, indent=2))
-    if not args.no_lessons:
-        import subprocess
+    import subprocess
 
+    if not args.no_compression:
+        print("\ncompressed encoder variants (bench/compression.py), the same dev essays:", flush=True)
+        cmd = [sys.executable, str(ROOT / "bench" / "compression.py"), "--per-prompt", str(args.per_prompt)]
+        rc = subprocess.call(cmd + (["--skip-platform"] if args.skip_platform else []), cwd=ROOT)
+        if rc:
+            return rc
+    if not args.no_lessons:
         print("\nlesson plans (bench/lessons_bench.py):", flush=True)
         rc = subprocess.call([sys.executable, str(ROOT / "bench" / "lessons_bench.py"), "--plans", str(args.lesson_plans)],
                              cwd=ROOT)

@@ -12,6 +12,11 @@ larger batches only add padding and cache pressure (Xeon without AMX, 134 dev es
 b4 16.1, b8 15.9-16.1, b16 13.1-13.2 essays/s; AMD EPYC bf16: b8 27.8, b16 25.8, b32 19.6).
 
 No hub access: the model folder is the one inside the pip package, or EDUQ_ENCODER_DIR.
+
+Compressed variants (workers/ml/variants.py): Encoder(variant="l4") loads the variant's stored weights
+(first 4 layers), "int8"/"l4-int8" quantise every Linear to int8 on load (torch dynamic quantisation,
+CPU only). The variant is part of the encoder's name, so embedding caches and the heads read from it
+never mix variants.
 """
 from __future__ import annotations
 
@@ -36,11 +41,19 @@ _PRECISIONS = {"fp32": None, "float32": None, "bf16": torch.bfloat16, "bfloat16"
 
 class Encoder:
     def __init__(self, model_dir: str | None = None, device: torch.device | str | None = None, max_length: int = 512,
-                 batch_size: int | None = None, precision: str | None = None):
+                 batch_size: int | None = None, precision: str | None = None, variant: str = "full"):
         from transformers import AutoModel, AutoTokenizer
 
-        self.model_dir = model_dir or default_model_dir()
+        from workers.ml.variants import encoder_dir, get_variant
+
+        self.variant = get_variant(variant or "full").name
+        vdef = get_variant(self.variant)
+        self.model_dir = model_dir or encoder_dir(self.variant) or default_model_dir()
         self.device = torch.device(device) if device is not None else choose_device()
+        if vdef.int8:
+            if self.device.type != "cpu":
+                raise ValueError(f"encoder variant {self.variant}: int8 dynamic quantisation runs on the CPU only")
+            precision = "fp32"  # activations stay fp32 around the int8 matmuls
         if precision is not None and precision != "auto":
             if precision not in _PRECISIONS:
                 raise ValueError(f"precision must be auto, fp32 or bf16, not {precision!r}")
@@ -61,15 +74,21 @@ class Encoder:
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir, local_files_only=True)
         self.model = (AutoModel.from_pretrained(self.model_dir, local_files_only=True)
                       .to(self.device, self.dtype or torch.float32).eval())
+        self.int8 = vdef.int8
+        if vdef.int8:
+            self.model = quantize_int8(self.model)
         cfg_name = getattr(self.model.config, "_name_or_path", "") or ""
-        self.name = DEFAULT_NAME if model_dir is None and not settings().encoder_dir else (
-            os.path.basename(os.path.normpath(self.model_dir)) or cfg_name or DEFAULT_NAME)
+        if self.variant != "full" and model_dir is None:
+            self.name = f"{DEFAULT_NAME}~{self.variant}"
+        else:
+            self.name = DEFAULT_NAME if model_dir is None and not settings().encoder_dir else (
+                os.path.basename(os.path.normpath(self.model_dir)) or cfg_name or DEFAULT_NAME)
         self.dim = int(self.model.config.hidden_size)
         self.n_states = int(self.model.config.num_hidden_layers) + 1  # the embedding layer's output + each layer's
 
     @property
     def precision(self) -> str:
-        return "bf16" if self.dtype == torch.bfloat16 else "fp32"
+        return "int8" if self.int8 else "bf16" if self.dtype == torch.bfloat16 else "fp32"
 
     def embed(self, texts: list[str], layers: bool = False) -> np.ndarray:
         """L2-normalised mean-pooled embeddings, float32, shape (len(texts), dim), in the order of `texts`.
@@ -97,6 +116,16 @@ class Encoder:
                     (h.float() * mask).sum(1) / mask.sum(1).clamp(min=1e-9), dim=-1) for h in states], dim=-1)
                 out[idx] = pooled.to("cpu", torch.float32).numpy()
         return out
+
+
+def quantize_int8(model):
+    """Every nn.Linear as int8 weights with activations quantised per batch (torch's dynamic quantisation;
+    the engine is torch's default for this CPU, fbgemm or oneDNN)."""
+    import warnings
+
+    with warnings.catch_warnings():  # torch points eager-mode quantisation users at torchao; it still works
+        warnings.simplefilter("ignore")
+        return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
 
 
 class AllLayers:

@@ -39,7 +39,10 @@ def build_service(encoder=None) -> GradingService:
     from workers.ml.grading.default import DefaultGrader
     from workers.ml.grading.review import Reviewer
 
-    encoder = encoder or Encoder(max_length=512)
+    if encoder is None:  # the compressed variant chosen for this machine, with the heads refit on it
+        from workers.ml.variants import served_variant
+
+        encoder = Encoder(max_length=512, variant=served_variant().name)
     registry = GraderRegistry()
     default = DefaultGrader.load(encoder=encoder)
     registry.register("default", lambda: default)
@@ -79,9 +82,9 @@ def grading() -> GradingService:
             service = _timed("grader", build_service)
             service.warmup("default")
             enc = service.encoder
-            log.info("grader %s loaded in %.1fs (device %s, encoder %s, batch %d)",
+            log.info("grader %s loaded in %.1fs (device %s, encoder %s variant %s, batch %d)",
                      service.registry.get("default").version, LOAD_SECONDS["grader"], enc.device, enc.precision,
-                     enc.batch_size)
+                     enc.variant, enc.batch_size)
             asap = _timed("asap", lambda: service.registry.get("asap-1"))
             # the shipped per-prompt graders (~1 s), so an 'asap-N' job never waits on a load
             service.warmup("asap-1", asap.rubric("1"))

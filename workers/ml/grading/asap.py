@@ -294,7 +294,9 @@ class AsapGrader:
     def load(cls, encoder=None, artifacts_dir: str | Path | None = None) -> AsapGrader:
         import joblib
 
-        d = Path(artifacts_dir) if artifacts_dir else ARTIFACTS
+        from workers.ml.variants import check_fitted_on, heads_dir, variant_of
+
+        d = Path(artifacts_dir) if artifacts_dir else heads_dir(variant_of(encoder)) / "asap"
         files, digest = verified_files(d)
         meta = json.loads((d / "meta.json").read_text())
         models = {}
@@ -307,6 +309,7 @@ class AsapGrader:
             from workers.ml.encoder import Encoder
 
             encoder = Encoder(max_length=meta.get("max_length", 512))
+        check_fitted_on(meta, encoder, f"ASAP graders {d}")
         if encoder.dim != meta["embedding_dim"]:
             raise ValueError(f"artifacts expect {meta['embedding_dim']}-d embeddings, encoder gives {encoder.dim}")
         want = (meta.get("embedding") or {}).get("n_states")

@@ -127,7 +127,9 @@ class DefaultGrader:
 
     @classmethod
     def load(cls, encoder=None, head_path: str | None = None) -> DefaultGrader:
-        path = Path(head_path) if head_path else ARTIFACTS / HEAD_FILE
+        from workers.ml.variants import check_fitted_on, heads_dir, variant_of
+
+        path = Path(head_path) if head_path else heads_dir(variant_of(encoder)) / HEAD_FILE
         raw = path.read_bytes()
         with np.load(path) as z:
             head = {k: z[k] for k in z.files}
@@ -136,6 +138,7 @@ class DefaultGrader:
             from workers.ml.encoder import Encoder
 
             encoder = Encoder(max_length=meta.get("max_length", 512))
+        check_fitted_on(meta, encoder, f"default head {path}")
         if encoder.dim + len(meta["feature_names"]) + 1 != head["W_hol"].shape[1]:
             raise ValueError(f"head {path} expects {head['W_hol'].shape[1] - 1 - len(meta['feature_names'])}-d "
                              f"embeddings, encoder {encoder.name} gives {encoder.dim}")

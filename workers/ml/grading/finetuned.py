@@ -56,10 +56,13 @@ class FineTunedGrader:
         self.tokenizer = None
         self.encoder = encoder
         if self.method == "head":
-            if self.encoder is None or self.encoder.max_length != self.max_length:
+            from workers.ml.variants import variant_of
+
+            fitted = self.conf.get("encoder_variant", "full")  # served only on the variant it was fitted on
+            if self.encoder is None or self.encoder.max_length != self.max_length or variant_of(self.encoder) != fitted:
                 from workers.ml.encoder import Encoder
 
-                self.encoder = Encoder(max_length=self.max_length)
+                self.encoder = Encoder(max_length=self.max_length, variant=fitted)
             self.model = Head(self.conf["n_in"], n_out, hidden, dropout)
             self.model.load_state_dict(load_file(str(path / "head.safetensors")))
             self.device = torch.device("cpu")

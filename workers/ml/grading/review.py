@@ -243,8 +243,12 @@ class Reviewer:
 
     @classmethod
     def load(cls, path: str | Path | None = None, encoder=None) -> Reviewer:
-        d = Path(path) if path else ARTIFACTS
+        from workers.ml.variants import check_fitted_on, heads_dir, variant_of
+
+        d = Path(path) if path else heads_dir(variant_of(encoder)) / "review"
         cfg = json.loads((d / "review.json").read_text())
+        if encoder is not None:
+            check_fitted_on(cfg, encoder, f"review flags {d}")
         clf = None
         if (d / "prompt_clf.npz").exists():
             with np.load(d / "prompt_clf.npz") as z:

@@ -72,8 +72,11 @@ class StackedGrader:
         self.rubric = self.conf["rubric"]
         spec = self.conf["embedding"]
         max_length = int(self.conf.get("max_length", 512))
-        if encoder is None or encoder.max_length != max_length:
-            encoder = Encoder(max_length=max_length)
+        from workers.ml.variants import variant_of
+
+        fitted = self.conf.get("encoder_variant", "full")  # served only on the variant it was fitted on
+        if encoder is None or encoder.max_length != max_length or variant_of(encoder) != fitted:
+            encoder = Encoder(max_length=max_length, variant=fitted)
         if encoder.n_states != spec["n_states"] or encoder.dim != spec["dim"]:
             raise ValueError(f"model {model_id} reads {spec['n_states']} hidden states of {spec['dim']} dimensions; "
                              f"the encoder has {encoder.n_states} of {encoder.dim}")

@@ -310,7 +310,8 @@ def train(data: str, out: str, prompts: list[str] | None = None, limit: int | No
     wanted = [str(p) for p in (prompts or sorted(rubrics, key=int))]
     outdir = Path(out)
     outdir.mkdir(parents=True, exist_ok=True)
-    meta = {"version": VERSION, "encoder": encoder.name, "max_length": encoder.max_length,
+    meta = {"version": VERSION, "encoder": encoder.name, "variant": getattr(encoder, "variant", "full"),
+            "max_length": encoder.max_length,
             "embedding_dim": int(encoder.dim), "precision": encoder.precision,
             "embedding": {"states": "all", "n_states": int(encoder.n_states), "weight": EMB_WEIGHT},
             "trained_on": Path(data).name, "limit": limit, "folds": folds, "seed": SEED,

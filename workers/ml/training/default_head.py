@@ -204,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rubrics", default=None)
     ap.add_argument("--out", default=str(ROOT / "workers" / "ml" / "grading" / "artifacts"))
     ap.add_argument("--limit", type=int, default=None, help="use only the first N essays (smoke runs)")
+    ap.add_argument("--variant", default="full", help="the encoder variant to fit on (workers/ml/variants.py)")
     args = ap.parse_args(argv)
     t0 = time.time()
     from workers.ml.embedding_cache import cached_embed
@@ -213,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = load_jsonl(args.data)[: args.limit]
     rubrics = json.loads(Path(args.rubrics or Path(args.data).with_name("rubrics.json")).read_text())["prompts"]
     rng = np.random.default_rng(SEED)
-    enc = Encoder()
+    enc = Encoder(variant=args.variant)
     texts = [r["essay"] for r in rows]
     emb = cached_embed(enc, texts, "train")
     print(f"embeddings ready ({enc.name}, {enc.precision}, max_length {enc.max_length}) at {time.time() - t0:.0f}s", flush=True)
@@ -298,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     vocab_threshold = float(min(0.55, np.percentile(shares, 0.5)))
     meta = {
         "version": VERSION,
-        "encoder": enc.name, "max_length": enc.max_length,
+        "encoder": enc.name, "variant": enc.variant, "max_length": enc.max_length,
         "trained_on": os.path.basename(args.data), "precision": enc.precision,
         "train_seconds": round(time.time() - t0, 1), "n_train": len(rows),
         "recipe": ("ridge on [MiniLM embedding minus its topic subspace, rater-v1 features clipped to the training "

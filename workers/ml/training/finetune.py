@@ -27,12 +27,14 @@ def encoder_dir() -> str:
 
 
 def get_encoder(max_length: int = 512):
-    """One frozen encoder per process (shared by training and every head model)."""
+    """One frozen encoder per process (shared by training and every head model): the variant this process
+    serves (workers/ml/variants.py), so a head trained here is fitted on the outputs it will be served on."""
     with _enc_lock:
         if max_length not in _encoders:
             from workers.ml.encoder import Encoder
+            from workers.ml.variants import served_variant
 
-            _encoders[max_length] = Encoder(max_length=max_length)
+            _encoders[max_length] = Encoder(max_length=max_length, variant=served_variant().name)
         return _encoders[max_length]
 
 
@@ -194,7 +196,9 @@ def save(model, cfg: TrainConfig, info: dict, rubric: dict, out_dir: Path, meta:
     main, traits = rubric_scales(rubric)
     conf = {"format": FORMAT, "method": cfg.method, "config": cfg.as_dict(), "rubric": rubric,
             "scales": {"score": main.as_dict(), **{n: s.as_dict() for n, s in traits}},
-            "encoder": "all-MiniLM-L6-v2", "n_features": N_FEATURES, **info, **meta}
+            "encoder": "all-MiniLM-L6-v2", "n_features": N_FEATURES, **info, **meta,
+            # `head` reads the shared frozen encoder; lora/full carry their own encoder built from the full model
+            "encoder_variant": get_encoder(int(getattr(cfg, "max_length", 512))).variant if cfg.method == "head" else "full"}
     if cfg.method == "head":
         conf["n_in"] = int(model.net[0].in_features)
         save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(out_dir / "head.safetensors"))

@@ -34,7 +34,8 @@ def choose_threshold(real, stress, budget: float, higher_is_bad: bool = True) ->
             "train_catch": round(float((s >= t).mean()), 4), "n_real": len(r), "n_stress": len(s)}
 
 
-def fit(train_path: str, out_dir: str | Path = ARTIFACTS, seed: int = 20261129, per_prompt: int = 100) -> dict:
+def fit(train_path: str, out_dir: str | Path = ARTIFACTS, seed: int = 20261129, per_prompt: int = 100,
+        encoder=None) -> dict:
     """Prompt classifier on cached train embeddings, thresholds on real train essays and on synthetic
     stress built from them (stress.make_stress on train.jsonl, never dev.jsonl)."""
     import time
@@ -50,7 +51,7 @@ def fit(train_path: str, out_dir: str | Path = ARTIFACTS, seed: int = 20261129, 
     rows, rubrics = load(train_path)
     texts = [r["essay"] for r in rows]
     pids = np.array([str(r["prompt"]) for r in rows])
-    enc = Encoder(max_length=512)
+    enc = encoder or Encoder(max_length=512)
     emb = cached_embed(enc, texts, Path(train_path).stem).astype(np.float64)
     classes = sorted(set(pids), key=int)
     # classifier: C by 5-fold log-loss, out-of-fold probabilities for the thresholds
@@ -111,7 +112,7 @@ def fit(train_path: str, out_dir: str | Path = ARTIFACTS, seed: int = 20261129, 
     meta = {
         "version": f"review-v1+{digest:08x}",
         **body,
-        "fitted_on": Path(train_path).name, "seed": seed, "stress_per_prompt": per_prompt,
+        "fitted_on": Path(train_path).name, "variant": getattr(enc, "variant", "full"), "seed": seed, "stress_per_prompt": per_prompt,
         "budgets": BUDGETS, "fits": fits,
         "prompt_classifier": {"C": C, "cv_logloss": round(logloss, 4),
                               "cv_accuracy": round(float((np.array(classes)[oof.argmax(1)] == pids).mean()), 4),

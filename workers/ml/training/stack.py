@@ -147,7 +147,8 @@ def save(run: StackRun, rubric: dict, out_dir: Path, meta: dict, encoder) -> Pat
     joblib.dump(run.bundle(), out_dir / "stack.joblib", compress=3)
     conf = {"format": FORMAT, "method": "stack", "version": VERSION, "rubric": rubric,
             "scales": {"score": main.as_dict(), **{n: s.as_dict() for n, s in traits}},
-            "encoder": encoder.name, "max_length": encoder.max_length, "precision": encoder.precision,
+            "encoder": encoder.name, "encoder_variant": getattr(encoder, "variant", "full"),
+            "max_length": encoder.max_length, "precision": encoder.precision,
             "embedding": {"states": "all", "n_states": int(encoder.n_states), "dim": int(encoder.dim),
                           "weight": S.EMB_WEIGHT},
             "feature_set": A.FEATURE_SET, "low_confidence": run.low_confidence, "centroid": run.centroid.tolist(),
