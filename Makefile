@@ -75,9 +75,9 @@ bench-platform: $(STAMP) services
 
 # compressed encoder variants (docs/compression.md): weights, heads refit on each, quality.json with the gate
 variants: $(STAMP)
-	$(BIN)/python -m workers.ml.training.variants build l4
-	$(BIN)/python -m workers.ml.training.variants build l4-int8
-	$(BIN)/python -m workers.ml.training.variants build int8
+	$(BIN)/python -m workers.ml.evaluation.variants build l4
+	$(BIN)/python -m workers.ml.evaluation.variants build l4-int8
+	$(BIN)/python -m workers.ml.evaluation.variants build int8
 
 train-default: $(STAMP)
 	$(BIN)/python -m workers.ml.training.default_head --data ../shared/data/asap/train.jsonl --out workers/ml/grading/artifacts/

@@ -53,8 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     from workers.ml.encoder import Encoder
     from workers.ml.grading.asap import AsapGrader
     from workers.ml.grading.default import DefaultGrader
-    from workers.ml.variants import (VARIANTS, choose_variant, gate, hardware_class, model_size_bytes, quality,
-                                     runs_on)
+    from workers.ml.variants import VARIANTS, choose_variant, gate, hardware_class, model_size_bytes, quality, runs_on
 
     hw = args.emulate or hardware_class()
     names = args.variants.split(",") if args.variants else [n for n, v in VARIANTS.items() if v.built]

