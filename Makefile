@@ -75,9 +75,7 @@ bench-platform: $(STAMP) services
 
 # compressed encoder variants (docs/compression.md): weights, heads refit on each, quality.json with the gate
 variants: $(STAMP)
-	$(BIN)/python -m workers.ml.evaluation.variants build l4
-	$(BIN)/python -m workers.ml.evaluation.variants build l4-int8
-	$(BIN)/python -m workers.ml.evaluation.variants build int8
+	for v in l4 l3 l2 l4-int8 l3-int8 l2-int8; do $(BIN)/python -m workers.ml.evaluation.variants build $$v || exit 1; done
 
 train-default: $(STAMP)
 	$(BIN)/python -m workers.ml.training.default_head --data ../shared/data/asap/train.jsonl --out workers/ml/grading/artifacts/

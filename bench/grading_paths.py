@@ -56,7 +56,10 @@ class NaiveLoop:
         from workers.ml.encoder import default_model_dir
 
         self.tok = AutoTokenizer.from_pretrained(default_model_dir(), local_files_only=True)
-        self.model = AutoModel.from_pretrained(default_model_dir(), local_files_only=True).float().eval()
+        from workers.ml.device import choose_device
+
+        self.device = choose_device()  # on a CUDA machine the plain loop runs on the GPU too (bench/gpu.sh)
+        self.model = AutoModel.from_pretrained(default_model_dir(), local_files_only=True).float().eval().to(self.device)
         self.max_length = max_length
 
     def embed_one(self, text: str, layers: bool = False) -> np.ndarray:
@@ -64,11 +67,11 @@ class NaiveLoop:
         graders read, as Encoder.embed(texts, layers=True))."""
         with torch.no_grad():
             enc = self.tok(text if (text and text.strip()) else " ", truncation=True, max_length=self.max_length,
-                           return_tensors="pt")
+                           return_tensors="pt").to(self.device)
             out = self.model(**enc, output_hidden_states=layers)
             m = enc["attention_mask"].unsqueeze(-1).float()
             return torch.cat([torch.nn.functional.normalize((h * m).sum(1) / m.sum(1).clamp(min=1e-9), dim=-1)
-                              for h in (out.hidden_states if layers else (out.last_hidden_state,))], -1)[0].numpy()
+                              for h in (out.hidden_states if layers else (out.last_hidden_state,))], -1)[0].cpu().numpy()
 
     def grade(self, grader, texts: list[str], rubrics: list[dict]) -> list[dict]:
         prompts = sorted({(r.get("prompt") or "").strip() for r in rubrics} - {""})

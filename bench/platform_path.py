@@ -84,13 +84,14 @@ def run_platform(jobs: list[dict], log_dir: Path, redis_url: str = "redis://127.
         procs.append(worker)
         _wait_http(base + "/readyz", api)
         deadline = time.time() + 300
-        # ready = the Celery worker is up AND its child has loaded and warmed up the grader
-        while not all(s in wlog.read_text(errors="replace") for s in ("ready.", "loaded in")):
+        # ready = the Celery worker is up AND its child has loaded and warmed up every grading model
+        ready = ("ready.", "grading models ready")
+        while not all(s in wlog.read_text(errors="replace") for s in ready):
             if worker.poll() is not None or time.time() > deadline:
                 raise RuntimeError(wlog.read_text(errors="replace")[-3000:])
             time.sleep(0.2)
         for line in wlog.read_text(errors="replace").splitlines():
-            if "loaded in" in line or "precision probe" in line or "encoder variant" in line:
+            if any(s in line for s in ("loaded in", "precision probe", "encoder variant", "models ready")):
                 print("  worker:", line.split("] ", 1)[-1].strip(), flush=True)
         t0 = time.perf_counter()
         views = []

@@ -14,8 +14,8 @@ b4 16.1, b8 15.9-16.1, b16 13.1-13.2 essays/s; AMD EPYC bf16: b8 27.8, b16 25.8,
 No hub access: the model folder is the one inside the pip package, or EDUQ_ENCODER_DIR.
 
 Compressed variants (workers/ml/variants.py): Encoder(variant="l4") loads the variant's stored weights
-(first 4 layers), "int8"/"l4-int8" quantise every Linear to int8 on load (torch dynamic quantisation,
-CPU only). The variant is part of the encoder's name, so embedding caches and the heads read from it
+(first 4 layers; "l3"/"l2" keep fewer of them), "l4-int8" etc. quantise every Linear to int8 on load
+(torch dynamic quantisation, CPU only). The variant is part of the encoder's name, so embedding caches and the heads read from it
 never mix variants.
 """
 from __future__ import annotations
@@ -70,6 +70,9 @@ class Encoder:
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir, local_files_only=True)
         self.model = (AutoModel.from_pretrained(self.model_dir, local_files_only=True)
                       .to(self.device, self.dtype or torch.float32).eval())
+        if vdef.layers and self.model.config.num_hidden_layers > vdef.layers:  # e.g. l3 from l4's weights
+            self.model.encoder.layer = self.model.encoder.layer[:vdef.layers]
+            self.model.config.num_hidden_layers = vdef.layers
         self.int8 = vdef.int8
         if vdef.int8:
             self.model = quantize_int8(self.model)
@@ -85,6 +88,23 @@ class Encoder:
     @property
     def precision(self) -> str:
         return "int8" if self.int8 else "bf16" if self.dtype == torch.bfloat16 else "fp32"
+
+    def warm_shapes(self, layers: bool = True) -> int:
+        """One forward pass per padded length (pad_multiple, 2*pad_multiple, ... max_length) at the full batch
+        size, so the kernels a CPU builds per input shape (oneDNN's bf16/AMX and int8 primitives) are built at
+        worker start, not inside a teacher's first jobs (measured on a 2-core AMX Xeon: the first 400 essays
+        through a fresh l4 encoder ran at 119.5 essays/s, the next at 133.8). Returns the shapes run."""
+        if not self.pad_multiple or self.device.type != "cpu":
+            return 0
+        unk = self.tokenizer.convert_tokens_to_ids("the")
+        n = 0
+        with torch.inference_mode():
+            for length in range(self.pad_multiple, self.max_length + 1, self.pad_multiple):
+                ids = torch.full((self.batch_size, length), unk, dtype=torch.long)
+                ids[:, 0], ids[:, -1] = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
+                self.model(input_ids=ids, attention_mask=torch.ones_like(ids), output_hidden_states=layers)
+                n += 1
+        return n
 
     def embed(self, texts: list[str], layers: bool = False) -> np.ndarray:
         """L2-normalised mean-pooled embeddings, float32, shape (len(texts), dim), in the order of `texts`.

@@ -1,19 +1,20 @@
 """Compressed variants of the shipped MiniLM encoder, each served only with heads refit on its own outputs,
 and the choice of one per machine (issue 16; figures in docs/compression.md).
 
-    variant   encoder weights (what is stored)                   arithmetic when served
-    full      the package's fp32 model, 6 layers (90.9 MB)       fp32, or bf16 where device.py's probe says
-    l4        first 4 of the 6 layers, stored in bf16            as full
-    int8      6 layers, stored in bf16; every Linear quantised   int8 weights, activations quantised per batch
-              to int8 when loaded (torch dynamic quantisation)   (CPU only: fbgemm / oneDNN)
-    l4-int8   both
+    variant   encoder weights                                     arithmetic when served
+    full      the package's fp32 model, 6 layers (90.9 MB)        fp32, or bf16 where device.py's probe says
+    l4        first 4 of the 6 layers, stored in bf16 (38.3 MB)   as full
+    l3, l2    l4's stored weights, the first 3 (2) layers kept    as full
+    l4-int8,  l4's stored weights, every Linear quantised to int8  int8 weights, activations quantised per batch
+    l3-int8,  when loaded (torch dynamic quantisation)            (CPU only: fbgemm / oneDNN)
+    l2-int8
 
-Layer pruning keeps layers 1-4 as they are: a pruned encoder's hidden states are the full encoder's first
-states, so no distillation is needed for it to be a good encoder; what changes is which states the heads
-read (the default grader reads the last one, now layer 4's). Every variant but `full` has its own folder:
+Layer pruning keeps the first layers as they are: a pruned encoder's hidden states are the full encoder's first
+states (up to the bf16 rounding of the stored weights), so no distillation is needed for it to be a good encoder; what changes is which states the heads
+read (the default grader reads the last one, now layer 4's, 3's or 2's). Every variant but `full` has its own folder:
 
     workers/ml/grading/artifacts/variants/<name>/
-        encoder/            the variant's weights (a Hugging Face model folder, tokenizer copied)
+        encoder/            l4 only: the stored weights (a Hugging Face model folder, tokenizer copied)
         minilm_head.*       the default grader, refit on this variant's embeddings of train.jsonl
         asap/               the eight ASAP graders, refit likewise
         review/             the review flags' prompt classifier, refit likewise
@@ -87,20 +88,23 @@ class Variant:
 VARIANTS: dict[str, Variant] = {v.name: v for v in (
     Variant("full", store="fp32"),
     Variant("l4", layers=4),
-    Variant("int8", int8=True, store="fp32", weights="full"),  # quantised from the package's weights at load
+    Variant("l3", layers=3, weights="l4"),  # l4's stored weights, the fourth layer dropped at load
+    Variant("l2", layers=2, weights="l4"),
     Variant("l4-int8", layers=4, int8=True, weights="l4"),  # quantised from l4's weights at load
+    Variant("l3-int8", layers=3, int8=True, weights="l4"),
+    Variant("l2-int8", layers=2, int8=True, weights="l4"),
 )}
 
 # Fastest first, per hardware class (measured: docs/compression.md). Where bf16 matrix units exist the
 # pruned encoder in bf16 beats int8 (dynamic int8 keeps its activations' quantisation and the attention in
 # fp32); on AVX2/AVX-512 without bf16 the int8 kernels are the fastest arithmetic there is.
 PREFERENCE: dict[str, tuple[str, ...]] = {
-    "cuda": ("l4", "full"),
-    "amx": ("l4", "full", "l4-int8", "int8"),
-    "avx512_bf16": ("l4", "l4-int8", "full", "int8"),
-    "avx512": ("l4-int8", "l4", "int8", "full"),
-    "avx2": ("l4-int8", "l4", "int8", "full"),
-    "other": ("l4", "full"),
+    "cuda": ("l2", "l3", "l4", "full"),
+    "amx": ("l2", "l3", "l4", "full", "l2-int8", "l3-int8", "l4-int8"),
+    "avx512_bf16": ("l2", "l3", "l4", "l2-int8", "l3-int8", "l4-int8", "full"),
+    "avx512": ("l2-int8", "l3-int8", "l4-int8", "l2", "l3", "l4", "full"),
+    "avx2": ("l2-int8", "l3-int8", "l4-int8", "l2", "l3", "l4", "full"),
+    "other": ("l2", "l3", "l4", "full"),
 }
 
 
@@ -139,8 +143,9 @@ def cpu_flags() -> set[str]:
     return set()
 
 
-def hardware_class(flags: set[str] | None = None, cuda: bool | None = None) -> str:
-    """cuda | amx | avx512_bf16 | avx512 | avx2 | other."""
+def hardware_class(flags: set[str] | None = None, cuda: bool | None = None, bf16_fast: bool | None = None) -> str:
+    """cuda | amx | avx512_bf16 | avx512 | avx2 | other. A CPU whose bf16 flags are there but whose bf16
+    arithmetic is not faster (device.py's probe, or EDUQ_PRECISION=fp32) counts by its other features."""
     if cuda is None:
         from workers.ml.device import choose_device
 
@@ -148,10 +153,13 @@ def hardware_class(flags: set[str] | None = None, cuda: bool | None = None) -> s
     if cuda:
         return "cuda"
     flags = cpu_flags() if flags is None else flags
-    if "amx_bf16" in flags:
-        return "amx"
-    if "avx512_bf16" in flags:
-        return "avx512_bf16"
+    if "amx_bf16" in flags or "avx512_bf16" in flags:
+        if bf16_fast is None:
+            from workers.ml.device import inference_dtype
+
+            bf16_fast = inference_dtype("cpu") is not None
+        if bf16_fast:
+            return "amx" if "amx_bf16" in flags else "avx512_bf16"
     if "avx512f" in flags:
         return "avx512"
     if "avx2" in flags:

@@ -89,6 +89,10 @@ def grading() -> GradingService:
             # the shipped per-prompt graders (~1 s), so an 'asap-N' job never waits on a load
             service.warmup("asap-1", asap.rubric("1"))
             log.info("asap graders %s loaded in %.1fs", asap.version, LOAD_SECONDS["asap"])
+            t0 = time.perf_counter()
+            shapes = enc.warm_shapes()
+            log.info("grading models ready: encoder kernels built for %d input shapes in %.1fs", shapes,
+                     time.perf_counter() - t0)
             _service = service
     return _service
 

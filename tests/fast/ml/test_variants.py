@@ -29,8 +29,14 @@ def all_built(monkeypatch):
 
 @pytest.mark.parametrize("hw", sorted(FLAGS))
 def test_hardware_class_from_flags(hw):
-    assert V.hardware_class(FLAGS[hw], cuda=False) == hw
+    assert V.hardware_class(FLAGS[hw], cuda=False, bf16_fast=True) == hw
     assert V.hardware_class(FLAGS[hw], cuda=True) == "cuda"
+
+
+def test_bf16_flags_without_fast_bf16_count_as_avx512():
+    """A Xeon with AVX512-BF16 but no AMX ran bf16 slower than fp32 (workers/ml/device.py): int8 comes first there."""
+    assert V.hardware_class(FLAGS["avx512_bf16"], cuda=False, bf16_fast=False) == "avx512"
+    assert V.hardware_class(FLAGS["amx"], cuda=False, bf16_fast=False) == "avx512"
 
 
 @pytest.mark.parametrize("hw", ["cuda", *sorted(FLAGS)])
@@ -53,12 +59,16 @@ def test_int8_never_chosen_without_the_cpu_kernels(all_built):
         v, why = V.choose_variant(hw=hw, want="auto", quality_of=lambda n: q() if "int8" in n else q(mean=-1))
         assert v.name == "full", why
     with pytest.raises(RuntimeError, match="AVX2"):
-        V.choose_variant(hw="cuda", want="int8")
+        V.choose_variant(hw="cuda", want="l4-int8")
 
 
 def test_avx2_prefers_int8_and_amx_prefers_bf16_pruning(all_built):
-    assert V.choose_variant(hw="avx2", want="auto", quality_of=lambda n: q())[0].name == "l4-int8"
-    assert V.choose_variant(hw="amx", want="auto", quality_of=lambda n: q())[0].name == "l4"
+    assert V.choose_variant(hw="avx2", want="auto", quality_of=lambda n: q())[0].name == "l2-int8"
+    assert V.choose_variant(hw="amx", want="auto", quality_of=lambda n: q())[0].name == "l2"
+    # the two shallowest fail the gate: the next fastest of the same arithmetic
+    fails = lambda n: q(worst=-0.02) if n[:2] in ("l2", "l3") else q()  # noqa: E731
+    assert V.choose_variant(hw="avx2", want="auto", quality_of=fails)[0].name == "l4-int8"
+    assert V.choose_variant(hw="amx", want="auto", quality_of=fails)[0].name == "l4"
 
 
 def test_setting_overrides_and_unknown_names_fail(all_built, monkeypatch):

@@ -103,12 +103,13 @@ def curve(recipe: Recipe, d: dict, ks, draws: int, seed: int) -> dict:
     return out
 
 
-def run(data: str, dev: str, draws: int = 10, ks=KS, recipe: Recipe | None = None, log=print) -> dict:
+def run(data: str, dev: str, draws: int = 10, ks=KS, recipe: Recipe | None = None, log=print,
+        variant: str = "full") -> dict:
     t0 = time.time()
     rubrics = CF.rubrics_of(data)
     from workers.ml.encoder import Encoder
 
-    enc = Encoder(max_length=512)
+    enc = Encoder(max_length=512, variant=variant)  # the graders and heads refit on that encoder variant
     asap = A.AsapGrader.load(encoder=enc)
     train = CF.prepare(data, "train", enc, asap, log)
     splits = {"train": train, "dev": CF.prepare(dev, "dev", enc, asap, log)}
@@ -162,10 +163,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--draws", type=int, default=10)
     ap.add_argument("--ks", default=",".join(map(str, KS)))
     ap.add_argument("--out", default=str(root / "var/calibration_curve.json"))
+    ap.add_argument("--variant", default="full", help="the encoder variant (workers/ml/variants.py)")
     args = ap.parse_args(argv)
     with threadpool_limits(limits=2):
         rep = run(args.data, args.dev or str(Path(args.data).with_name("dev.jsonl")), args.draws,
-                  [int(k) for k in args.ks.split(",")])
+                  [int(k) for k in args.ks.split(",")], variant=args.variant)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(rep, indent=1))
     print(table(rep))
