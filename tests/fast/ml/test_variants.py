@@ -81,7 +81,7 @@ def test_setting_overrides_and_unknown_names_fail(all_built, monkeypatch):
 def test_unbuilt_variant_is_skipped_or_refused(monkeypatch):
     monkeypatch.setattr(V.Variant, "built", property(lambda self: self.name == "full"))
     v, why = V.choose_variant(hw="amx", want="auto", quality_of=lambda n: q())
-    assert v.name == "full" and "weights missing" in why
+    assert v.name == "full" and "l3 eligible but not built here" in why
     with pytest.raises(RuntimeError, match="not built"):
         V.choose_variant(hw="amx", want="l4")
 
