@@ -15,8 +15,8 @@ No hub access: the model folder is the one inside the pip package, or EDUQ_ENCOD
 
 Compressed variants (workers/ml/variants.py): Encoder(variant="l4") loads the variant's stored weights
 (first 4 layers; "l3"/"l2" keep fewer of them), "l4-int8" etc. quantise every Linear to int8 on load
-(torch dynamic quantisation, CPU only). The variant is part of the encoder's name, so embedding caches and the heads read from it
-never mix variants.
+(torch dynamic quantisation, CPU only). The variant is part of the encoder's name, so embedding caches
+never mix variants, and the graders' loaders read the heads fitted on it.
 """
 from __future__ import annotations
 
@@ -30,10 +30,6 @@ from workers.ml.device import choose_device, inference_dtype
 from workers.ml.variants import default_model_dir, encoder_dir, get_variant
 
 DEFAULT_NAME = "all-MiniLM-L6-v2"
-
-
-
-
 _PRECISIONS = {"fp32": None, "float32": None, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
 
 

@@ -210,6 +210,8 @@ def choose_variant(hw: str | None = None, want: str | None = None,
         if not runs_on(v, hw):
             raise RuntimeError(f"EDUQ_ENCODER_VARIANT={want}: int8 kernels need a CPU with AVX2 ({hw} here)")
         return v, f"EDUQ_ENCODER_VARIANT={want}"
+    if settings().encoder_dir:  # the operator's own encoder: the variants are cut from the shipped MiniLM
+        return VARIANTS["full"], "EDUQ_ENCODER_DIR names another encoder (the variants are built from the shipped one)"
     skipped = []
     for name in PREFERENCE[hw]:
         v = VARIANTS[name]

@@ -78,6 +78,19 @@ def test_setting_overrides_and_unknown_names_fail(all_built, monkeypatch):
         V.choose_variant(hw="amx", want="tiny")
 
 
+def test_an_operators_own_encoder_is_served_as_is(all_built, monkeypatch):
+    from app.settings import reset_settings
+
+    monkeypatch.setenv("EDUQ_ENCODER_DIR", "/models/my-encoder")
+    reset_settings()
+    try:
+        v, why = V.choose_variant(hw="avx2", want="auto", quality_of=lambda n: q())
+        assert v.name == "full" and "EDUQ_ENCODER_DIR" in why
+    finally:
+        monkeypatch.delenv("EDUQ_ENCODER_DIR")
+        reset_settings()
+
+
 def test_unbuilt_variant_is_skipped_or_refused(monkeypatch):
     monkeypatch.setattr(V.Variant, "built", property(lambda self: self.name == "full"))
     v, why = V.choose_variant(hw="amx", want="auto", quality_of=lambda n: q())
