@@ -25,7 +25,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -49,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from bench.grading_paths import NaiveLoop, batched_asap, batched_path, service
-    from bench.run import cpu_features, mean_qwk, rubric_for, sample
+    from bench.run import cpu_features, mean_qwk, platform_scores, rubric_for, sample
     from workers.ml.encoder import Encoder
     from workers.ml.grading.asap import AsapGrader
     from workers.ml.grading.default import DefaultGrader
@@ -109,23 +108,9 @@ def main(argv: list[str] | None = None) -> int:
         table.append(row)
 
     if not args.skip_platform:
-        from bench.platform_path import run_platform
-
-        jobs, order = [], []
-        for p in sorted(rubrics):
-            idx = [i for i, r in enumerate(rows) if str(r["prompt"]) == p]
-            jobs.append({"rubric": rubric_for(p, rubrics),
-                         "essays": [{"id": str(rows[i]["essay_id"]), "text": texts[i]} for i in idx]})
-            order.append(idx)
         for row in table:
             stats: dict = {}
-            with tempfile.TemporaryDirectory() as tmp:
-                secs, results = run_platform(jobs, Path(tmp), extra_env={"EDUQ_ENCODER_VARIANT": row["variant"]},
-                                             stats=stats)
-            plat = [0.0] * n
-            for idx, res in zip(order, results):
-                for i, r in zip(idx, res):
-                    plat[i] = r["score"]
+            secs, plat = platform_scores(rows, rubrics, {"EDUQ_ENCODER_VARIANT": row["variant"]}, stats)
             row.update(platform_eps=n / secs, platform_ratio=t_naive / secs,
                        platform_qwk=mean_qwk(rows, plat, rubrics), worker_rss_mib=stats.get("worker_peak_rss_mib"))
             print(f"[{row['variant']}] platform {row['platform_eps']:.1f} essays/s ({row['platform_ratio']:.2f}x naive), "

@@ -50,6 +50,27 @@ def rubric_for(p: str, rubrics: dict) -> dict:
             "always_score": True}
 
 
+def platform_scores(rows: list[dict], rubrics: dict, extra_env: dict | None = None,
+                    stats: dict | None = None) -> tuple[float, list[float]]:
+    """The sample through the whole platform (bench/platform_path.py), one grading job per prompt:
+    (seconds from the first POST to the last result, each essay's score in the order of `rows`)."""
+    from bench.platform_path import run_platform
+
+    jobs, order = [], []
+    for p in sorted(rubrics):
+        idx = [i for i, r in enumerate(rows) if str(r["prompt"]) == p]
+        jobs.append({"rubric": rubric_for(p, rubrics),
+                     "essays": [{"id": str(rows[i]["essay_id"]), "text": rows[i]["essay"]} for i in idx]})
+        order.append(idx)
+    with tempfile.TemporaryDirectory() as tmp:
+        secs, results = run_platform(jobs, Path(tmp), extra_env=extra_env, stats=stats)
+    scores = [0.0] * len(rows)
+    for idx, res in zip(order, results):
+        for i, r in zip(idx, res):
+            scores[i] = r["score"]
+    return secs, scores
+
+
 def mean_qwk(rows: list[dict], scores: list[float], rubrics: dict) -> float:
     from workers.ml.stats import qwk
 
@@ -147,22 +168,9 @@ def main() -> int:
     del asap
 
     if not args.skip_platform:
-        from bench.platform_path import run_platform
-
         del grader, naive  # free the cores' caches for the worker process
-        jobs, order = [], []
-        for p in sorted(rubrics):
-            idx = [i for i, r in enumerate(rows) if str(r["prompt"]) == p]
-            jobs.append({"rubric": rubric_for(p, rubrics),
-                         "essays": [{"id": str(rows[i]["essay_id"]), "text": texts[i]} for i in idx]})
-            order.append(idx)
-        with tempfile.TemporaryDirectory() as tmp:
-            # the full model here (the variants' table follows): the rows of this table compare like with like
-            t_platform, results = run_platform(jobs, Path(tmp), extra_env={"EDUQ_ENCODER_VARIANT": "full"})
-        plat_scores = [0.0] * n
-        for idx, res in zip(order, results):
-            for i, r in zip(idx, res):
-                plat_scores[i] = r["score"]
+        # the full model here (the variants' table follows): the rows of this table compare like with like
+        t_platform, plat_scores = platform_scores(rows, rubrics, {"EDUQ_ENCODER_VARIANT": "full"})
         table.append(("platform (HTTP->queue->worker->Postgres)", t_platform, mean_qwk(rows, plat_scores, rubrics)))
 
     base_rate = n / t_naive
