@@ -53,13 +53,21 @@ def choose_device() -> torch.device:
 
 
 @functools.lru_cache(maxsize=1)
-def cpu_has_bf16() -> bool:
+@functools.lru_cache(maxsize=1)
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags (/proc/cpuinfo; empty where it cannot be read)."""
     try:
         with open("/proc/cpuinfo") as fh:
-            flags = fh.read()
+            for line in fh:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
     except OSError:
-        return False
-    return " amx_bf16" in flags or " avx512_bf16" in flags
+        pass
+    return frozenset()
+
+
+def cpu_has_bf16() -> bool:
+    return bool({"amx_bf16", "avx512_bf16"} & cpu_flags())
 
 
 def inference_dtype(device: torch.device | str | None = None) -> torch.dtype | None:

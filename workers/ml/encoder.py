@@ -38,8 +38,8 @@ class Encoder:
                  batch_size: int | None = None, precision: str | None = None, variant: str = "full"):
         from transformers import AutoModel, AutoTokenizer
 
-        self.variant = get_variant(variant or "full").name
-        vdef = get_variant(self.variant)
+        vdef = get_variant(variant or "full")
+        self.variant = vdef.name
         self.model_dir = model_dir or encoder_dir(self.variant) or default_model_dir()
         self.device = torch.device(device) if device is not None else choose_device()
         if vdef.int8:
@@ -66,9 +66,8 @@ class Encoder:
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir, local_files_only=True)
         self.model = (AutoModel.from_pretrained(self.model_dir, local_files_only=True)
                       .to(self.device, self.dtype or torch.float32).eval())
-        if vdef.layers and self.model.config.num_hidden_layers > vdef.layers:  # e.g. l3 from l4's weights
-            self.model.encoder.layer = self.model.encoder.layer[:vdef.layers]
-            self.model.config.num_hidden_layers = vdef.layers
+        if vdef.layers:  # e.g. l3 from l4's weights
+            keep_layers(self.model, vdef.layers)
         self.int8 = vdef.int8
         if vdef.int8:
             self.model = quantize_int8(self.model)
@@ -128,6 +127,14 @@ class Encoder:
                     (h.float() * mask).sum(1) / mask.sum(1).clamp(min=1e-9), dim=-1) for h in states], dim=-1)
                 out[idx] = pooled.to("cpu", torch.float32).numpy()
         return out
+
+
+def keep_layers(model, n: int):
+    """Structured pruning: keep the first n transformer layers (their outputs are the full model's first n)."""
+    if model.config.num_hidden_layers > n:
+        model.encoder.layer = model.encoder.layer[:n]
+        model.config.num_hidden_layers = n
+    return model
 
 
 def quantize_int8(model):

@@ -133,17 +133,6 @@ def encoder_dir(name: str) -> str | None:
     return None if w == "full" else str(heads_dir(w) / "encoder")
 
 
-def cpu_flags() -> set[str]:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
-
-
 def hardware_class(flags: set[str] | None = None, cuda: bool | None = None, bf16_fast: bool | None = None) -> str:
     """cuda | amx | avx512_bf16 | avx512 | avx2 | other. A CPU whose bf16 flags are there but whose bf16
     arithmetic is not faster (device.py's probe, or EDUQ_PRECISION=fp32) counts by its other features."""
@@ -153,7 +142,10 @@ def hardware_class(flags: set[str] | None = None, cuda: bool | None = None, bf16
         cuda = choose_device().type == "cuda"
     if cuda:
         return "cuda"
-    flags = cpu_flags() if flags is None else flags
+    if flags is None:
+        from workers.ml.device import cpu_flags
+
+        flags = cpu_flags()
     if "amx_bf16" in flags or "avx512_bf16" in flags:
         if bf16_fast is None:
             from workers.ml.device import inference_dtype

@@ -27,7 +27,7 @@ def build_weights(name: str) -> Path:
     import torch
     from transformers import AutoModel
 
-    from workers.ml.encoder import default_model_dir
+    from workers.ml.encoder import default_model_dir, keep_layers
 
     v = get_variant(name)
     if v.weights:
@@ -39,8 +39,7 @@ def build_weights(name: str) -> Path:
     out.mkdir(parents=True)
     model = AutoModel.from_pretrained(str(src), local_files_only=True).float().eval()
     if v.layers:
-        model.encoder.layer = model.encoder.layer[:v.layers]
-        model.config.num_hidden_layers = v.layers
+        keep_layers(model, v.layers)
     model = model.to(torch.bfloat16 if v.store == "bf16" else torch.float32)
     model.save_pretrained(str(out), safe_serialization=True)
     for f in TOKENIZER_FILES:
