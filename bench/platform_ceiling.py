@@ -62,7 +62,8 @@ def db_span(db_url: str) -> tuple[float, float]:
     return float(row[0] or 0.0), float(row[1] or 0.0)
 
 
-def one(n_essays: int, workers: int, per_job: int, clients: int, log_root: Path, poll_every: float) -> dict:
+def one(n_essays: int, workers: int, per_job: int, clients: int, log_root: Path, poll_every: float,
+        poll_wait: float = 0.0) -> dict:
     prom = Path(tempfile.mkdtemp(prefix="eduq-prom-"))
     seen: dict = {}
 
@@ -72,7 +73,8 @@ def one(n_essays: int, workers: int, per_job: int, clients: int, log_root: Path,
     n_jobs = max(1, n_essays // per_job)
     env = {"EDUQ_BENCH_MODE": "1", "PROMETHEUS_MULTIPROC_DIR": str(prom), "EDUQ_IDLE_POLL_S": "1"}
     rep = load.run(n_essays, n_jobs, clients, None, log_root / f"{n_essays}-{workers}", "redis://127.0.0.1:6379/13",
-                   timeout_s=3600, poll_every_s=poll_every, model="noop", workers=workers, extra_env=env, on_db=on_db)
+                   timeout_s=3600, poll_every_s=poll_every, model="noop", workers=workers, extra_env=env, on_db=on_db,
+                   poll_wait_s=poll_wait)
     span, first = seen.get("span", (0.0, 0.0))
     by_program = statements(prom)
     stmts = sum(by_program.values())
@@ -93,7 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", default="1,2,4")
     ap.add_argument("--per-job", type=int, default=30)
     ap.add_argument("--clients", type=int, default=8)
-    ap.add_argument("--poll-every", type=float, default=0.5)
+    ap.add_argument("--poll-wait", type=float, default=30.0,
+                    help="clients long-poll each job (GET /jobs/{id}?wait=S); 0: rounds of conditional GETs instead")
+    ap.add_argument("--poll-every", type=float, default=0.5, help="with --poll-wait 0: seconds between rounds")
     ap.add_argument("--json", type=Path, default=ROOT / "var" / "bench_platform.json")
     ap.add_argument("--log-dir", type=Path, default=ROOT / "var" / "bench-platform-logs")
     a = ap.parse_args(argv)
@@ -104,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|---|---|---|---|---|", flush=True)
     for n in [int(x) for x in a.essays.split(",")]:
         for w in [int(x) for x in a.workers.split(",")]:
-            r = one(n, w, a.per_job, a.clients, a.log_dir, a.poll_every)
+            r = one(n, w, a.per_job, a.clients, a.log_dir, a.poll_every, a.poll_wait)
             rows.append(r)
             print(f"| {n} | {w} | {r['essays_per_s']} | {r['last_result_s']} | {r['wall_s']} | "
                   f"{r['statements_per_essay']} / {r['worker_statements_per_essay']} | "

@@ -15,6 +15,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from scripts import load  # noqa: E402
 from tests.conftest import create_database, drop_database, free_port  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -83,13 +84,7 @@ def run_platform(jobs: list[dict], log_dir: Path, redis_url: str = "redis://127.
                                   stdout=open(wlog, "wb"), stderr=subprocess.STDOUT)
         procs.append(worker)
         _wait_http(base + "/readyz", api)
-        deadline = time.time() + 300
-        # ready = the Celery worker is up AND its child has loaded and warmed up every grading model
-        ready = ("ready.", "grading models ready")
-        while not all(s in wlog.read_text(errors="replace") for s in ready):
-            if worker.poll() is not None or time.time() > deadline:
-                raise RuntimeError(wlog.read_text(errors="replace")[-3000:])
-            time.sleep(0.2)
+        load.wait_worker(worker, wlog)
         for line in wlog.read_text(errors="replace").splitlines():
             if any(s in line for s in ("loaded in", "precision probe", "encoder variant", "models ready")):
                 print("  worker:", line.split("] ", 1)[-1].strip(), flush=True)

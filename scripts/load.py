@@ -7,7 +7,9 @@ Starts its own API (gunicorn) and grading worker against a FRESH database (dropp
 and its own Redis db, like bench/platform_path.py. Essay texts are read at run time from
 ../shared/data/asap/dev.jsonl (never copied). Each of --clients threads submits its share of the
 jobs (each with an Idempotency-Key), then polls them until finished: a round of conditional GETs
-(If-None-Match with the last ETag, so an unchanged job costs a 304) every --poll-every seconds (5). Reports:
+(If-None-Match with the last ETag, so an unchanged job costs a 304) every --poll-every seconds (5), or,
+with --poll-wait S, one job at a time by long-poll (`GET /jobs/{id}?wait=S`: the API answers when the job
+changes, so a client holds one request at a time instead of a round per interval). Reports:
 
 - correctness from Postgres: jobs finished, essays lost (neither done nor failed), results
   duplicated (results beyond one per essay), results returned by the API;
@@ -192,10 +194,15 @@ def wait_api(base: str, api: subprocess.Popen, log_dir: Path) -> None:
         time.sleep(0.2)
 
 
+# the Celery worker is up AND its pool child has loaded and warmed up every grading model (worker_process_init,
+# several seconds after "ready."; a run timed from "ready." alone counts that load as grading time)
+WORKER_READY = ("ready.", "grading models ready")
+
+
 def wait_worker(worker: subprocess.Popen, wlog: Path) -> None:
-    """Until the worker logs "ready."; RuntimeError with the log's tail if it dies or 300 s pass."""
+    """Until the worker logs WORKER_READY; RuntimeError with the log's tail if it dies or 300 s pass."""
     deadline = time.time() + 300
-    while "ready." not in wlog.read_text(errors="replace"):
+    while not all(s in wlog.read_text(errors="replace") for s in WORKER_READY):
         if worker.poll() is not None or time.time() > deadline:
             raise RuntimeError(wlog.read_text(errors="replace")[-3000:])
         time.sleep(0.2)
@@ -204,8 +211,10 @@ def wait_worker(worker: subprocess.Popen, wlog: Path) -> None:
 class Clients:
     """The client threads: each submits jobs from the shared queue, then polls its own jobs until finished."""
 
-    def __init__(self, bodies: list[dict], base: str, headers: dict, timeout_s: float, poll_every_s: float):
-        self.base, self.headers, self.poll_every_s = base, headers, poll_every_s
+    def __init__(self, bodies: list[dict], base: str, headers: dict, timeout_s: float, poll_every_s: float,
+                 poll_wait_s: float = 0.0):
+        self.base, self.headers, self.poll_every_s, self.poll_wait_s = base, headers, poll_every_s, poll_wait_s
+        self.local = threading.local()  # each client thread's own HTTP session (keep-alive)
         self.work: queue.Queue = queue.Queue()
         for j, b in enumerate(bodies):
             self.work.put((j, b))
@@ -249,7 +258,7 @@ class Clients:
         for _ in range(10):
             s0 = time.perf_counter()
             try:
-                r = requests.post(self.base + "/api/v1/grading-jobs", json=body, timeout=60,
+                r = self.http().post(self.base + "/api/v1/grading-jobs", json=body, timeout=60,
                                   headers={**self.headers, "Idempotency-Key": key})
             except requests.RequestException as e:
                 self.error(f"POST job {j}: {type(e).__name__}")
@@ -265,10 +274,22 @@ class Clients:
             self.error(f"POST job {j}: {r.status_code} {r.text[:200]}")
             time.sleep(float(r.headers.get("Retry-After", 1)))
 
+    def http(self) -> requests.Session:
+        """This thread's session: connections kept alive between its requests, as an API client would."""
+        if not hasattr(self.local, "session"):
+            self.local.session = requests.Session()
+        return self.local.session
+
     def poll(self, mine: list[str]) -> None:
-        """Rounds of conditional GETs of the unfinished jobs, every poll_every_s, until all finish or time is up."""
+        """Rounds of conditional GETs of the unfinished jobs, every poll_every_s, until all finish or time is up;
+        with poll_wait_s, long-polls of one job after another instead."""
         left = list(mine)
         etags: dict[str, str] = {}
+        if self.poll_wait_s:
+            for jid in mine:
+                while jid in left and time.time() < self.end_by:
+                    self.poll_one(jid, etags, left)
+            return
         while left and time.time() < self.end_by:
             for jid in list(left):
                 self.poll_one(jid, etags, left)
@@ -278,8 +299,10 @@ class Clients:
         """GET one job (If-None-Match with its last ETag); a finished job leaves ``left``."""
         s0 = time.perf_counter()
         cond = {"If-None-Match": etags[jid]} if jid in etags else {}
+        wait = f"?wait={self.poll_wait_s:g}" if self.poll_wait_s else ""
         try:
-            r = requests.get(f"{self.base}/api/v1/jobs/{jid}", headers={**self.headers, **cond}, timeout=60)
+            r = self.http().get(f"{self.base}/api/v1/jobs/{jid}{wait}", headers={**self.headers, **cond},
+                                timeout=60 + self.poll_wait_s)
         except requests.RequestException as e:
             self.error(f"GET {jid}: {type(e).__name__}")
             return
@@ -348,7 +371,8 @@ def stop_procs(procs: list[subprocess.Popen]) -> None:
 
 def run(n_essays: int, n_jobs: int, n_clients: int, out: Path | None, log_dir: Path,
         redis_url: str, timeout_s: float, keep_db: bool = False, poll_every_s: float = 5.0,
-        model: str = "default", workers: int = 1, extra_env: dict | None = None, on_db=None) -> dict:
+        model: str = "default", workers: int = 1, extra_env: dict | None = None, on_db=None,
+        poll_wait_s: float = 0.0) -> dict:
     """One load test against a fresh database and its own API and worker(s) (see the module's docstring).
     on_db(db_url, report): called with the database before it is dropped (bench/platform.py reads it)."""
     import redis
@@ -377,7 +401,7 @@ def run(n_essays: int, n_jobs: int, n_clients: int, out: Path | None, log_dir: P
         sampler = RssSampler(worker.pid)
         sampler.start()
 
-        cl = Clients(bodies, base, headers, timeout_s, poll_every_s)
+        cl = Clients(bodies, base, headers, timeout_s, poll_every_s, poll_wait_s)
         elapsed = cl.run(n_clients)
         sampler.stop_ev.set()
         sampler.join(timeout=5)
@@ -436,8 +460,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep-db", action="store_true")
     ap.add_argument("--poll-every", type=float, default=5.0,
                     help="seconds between a client's rounds of status polls (conditional GETs with If-None-Match)")
+    ap.add_argument("--poll-wait", type=float, default=0.0,
+                    help="long-poll each job with ?wait= this many seconds instead of rounds of polls")
     a = ap.parse_args(argv)
-    rep = run(a.essays, a.jobs, a.clients, a.out, a.log_dir, a.redis_url, a.timeout, a.keep_db, a.poll_every)
+    rep = run(a.essays, a.jobs, a.clients, a.out, a.log_dir, a.redis_url, a.timeout, a.keep_db, a.poll_every,
+              poll_wait_s=a.poll_wait)
     print(table(rep))
     print(f"JSON: {a.out}")
     return 0 if rep["ok"] else 1

@@ -90,48 +90,62 @@ def _claimable(Item, now):
     return or_(Item.status == "pending", and_(Item.status == "claimed", Item.claimed_until < now))
 
 
-def _has_claimable(Item, now):
-    """EXISTS a pending item, or one whose claim expired, of the job: two probes on the job's (job_id, status)
-    index. (One EXISTS with an OR led the planner, on statistics older than a fast-growing table, to
-    bitmap-scan every pending essay once per job: 50 s for a claim at 100,000 essays.)"""
-    return or_(select(Item.id).where(Item.job_id == Job.id, Item.status == "pending").exists(),
+def _has_claimable(Item, now, expired: bool):
+    """EXISTS a pending item, or (where any claim has expired at all) one whose claim expired, of the job:
+    probes on the job's (job_id, status) index. (One EXISTS with an OR led the planner, on statistics older
+    than a fast-growing table, to bitmap-scan every pending essay once per job: 50 s for a claim at 100,000
+    essays.)"""
+    pending = select(Item.id).where(Item.job_id == Job.id, Item.status == "pending").exists()
+    if not expired:
+        return pending
+    return or_(pending,
                select(Item.id).where(Item.job_id == Job.id, Item.status == "claimed", Item.claimed_until < now).exists())
 
 
-def _active_jobs(s: Session, kind: str, now, skip: list[str] | None = None) -> list[ActiveJob]:
+def _any_expired(s: Session, Item, now) -> bool:
+    """Whether any claim of this kind has expired (its worker died or stalled): one probe on
+    ix_*_status_claim, so that a claim looks for expired claims job by job only when there are some."""
+    return s.scalar(select(Item.id).where(Item.status == "claimed", Item.claimed_until < now).limit(1)) is not None
+
+
+def _active_jobs(s: Session, kind: str, now, skip: list[str] | None = None, expired: bool = True) -> list[ActiveJob]:
     """Each teacher's JOBS_PER_TEACHER oldest jobs of `kind` that have claimable items, none of `skip`.
-    On Postgres one statement: the teachers with active jobs (the partial index ix_jobs_active holds only
-    queued and running jobs), then per teacher (LATERAL) their jobs in order until enough have work, so
-    its cost follows the teachers waiting, not the jobs or essays stored. SQLite (the embedded default):
-    a window over the active jobs."""
+    On Postgres one statement: the teachers with active jobs by a skip scan of the partial index
+    ix_jobs_active (queued and running jobs only; a recursive step per teacher, not a row per job), then
+    per teacher (LATERAL) their jobs in order until enough have work, so its cost follows the teachers
+    waiting, not the jobs or essays stored or queued. SQLite (the embedded default): a window over the
+    active jobs."""
     Item = ITEM[kind]
     active = [Job.kind == kind, Job.status.in_(("queued", "running"))]  # an item kind is its job kind
     other = [Job.id.not_in(skip)] if skip else []
     if s.get_bind().dialect.name == "postgresql":
-        teachers = select(Job.teacher_id).where(*active).distinct().subquery("t")
+        first = select(func.min(Job.teacher_id).label("teacher_id")).where(*active).cte("t", recursive=True)
+        later = select(func.min(Job.teacher_id)).where(*active, Job.teacher_id > first.c.teacher_id).scalar_subquery()
+        teachers = first.union_all(select(later).where(first.c.teacher_id.is_not(None)))
         per = (select(Job.id, Job.school_id, Job.teacher_id, Job.created_at)
-               .where(Job.teacher_id == teachers.c.teacher_id, *active, *other, _has_claimable(Item, now))
+               .where(Job.teacher_id == teachers.c.teacher_id, *active, *other, _has_claimable(Item, now, expired))
                .order_by(Job.created_at, Job.id).limit(JOBS_PER_TEACHER).lateral("j"))
         rows = s.execute(select(per.c.id, per.c.school_id, per.c.teacher_id, per.c.created_at)
-                         .select_from(teachers).join(per, literal_column("true"))).all()
+                         .select_from(teachers).join(per, literal_column("true"))
+                         .where(teachers.c.teacher_id.is_not(None))).all()
     else:
         rn = func.row_number().over(partition_by=Job.teacher_id, order_by=(Job.created_at, Job.id)).label("rn")
         inner = select(Job.id, Job.school_id, Job.teacher_id, Job.created_at, rn).where(
-            *active, *other, _has_claimable(Item, now)).subquery()
+            *active, *other, _has_claimable(Item, now, expired)).subquery()
         rows = s.execute(select(inner.c.id, inner.c.school_id, inner.c.teacher_id, inner.c.created_at)
                          .where(inner.c.rn <= JOBS_PER_TEACHER)).all()
     return [ActiveJob(r.id, r.school_id, r.teacher_id, r.created_at) for r in rows]
 
 
-def _job_items(s: Session, Item, job_id: str, n: int, now, taken: list[str]) -> list[str]:
+def _job_items(s: Session, Item, job_id: str, n: int, now, taken: list[str], expired: bool = True) -> list[str]:
     """Up to n claimable items of one job, in order, locked (SKIP LOCKED), none of `taken` (what this
-    claim already locked): pending ones by position (the index ix_*_job_status_position), then any
-    whose claim expired."""
+    claim already locked): pending ones by position (the index ix_*_job_status_position), then, where any
+    claim has expired, those whose claim expired."""
     lock = {"skip_locked": True}
     fresh = [Item.id.not_in(taken)] if taken else []
     ids = list(s.scalars(select(Item.id).where(Item.job_id == job_id, Item.status == "pending", *fresh)
                          .order_by(Item.position).limit(n).with_for_update(**lock)).all())
-    if len(ids) < n:
+    if len(ids) < n and expired:
         ids += s.scalars(select(Item.id).where(Item.job_id == job_id, Item.status == "claimed", Item.claimed_until < now,
                                                *fresh)
                          .order_by(Item.position).limit(n - len(ids)).with_for_update(**lock)).all()
@@ -145,11 +159,12 @@ def _fair_ids(s: Session, kind: str, limit: int, now) -> list[str]:
     weights: dict[str, float] = {}
     ids: list[str] = []
     taken: dict[str, list[str]] = {}
+    expired = _any_expired(s, Item, now)
     for _ in range(4):  # what a job could not fill goes to the others
         if all(j.room == 0 for j in by_id.values()):
             # every job seen is exhausted for this claim (or its rows are locked by another worker's claim,
             # SKIP LOCKED): the next oldest jobs with claimable work
-            more = _active_jobs(s, kind, now, skip=list(by_id))
+            more = _active_jobs(s, kind, now, skip=list(by_id), expired=expired)
             if not more:
                 break
             by_id.update((j.id, j) for j in more)
@@ -160,7 +175,7 @@ def _fair_ids(s: Session, kind: str, limit: int, now) -> list[str]:
         if not shares:
             break
         for job_id, q in shares:
-            got = _job_items(s, Item, job_id, q, now, taken.get(job_id, []))
+            got = _job_items(s, Item, job_id, q, now, taken.get(job_id, []), expired)
             taken.setdefault(job_id, []).extend(got)
             ids += got
             if len(got) < q:
@@ -306,10 +321,13 @@ def write_grading_results(batch_items: list[ClaimedItem], results: dict[str, dic
     if not ids:
         return 0
     with session_scope() as s:
+        # the essays this worker still holds, marked done in the same statement (their row locks held to the
+        # commit, with the results inserted below): a claim another worker took over after the lease is not ours
         mine = s.execute(
-            select(Essay.id, Essay.job_id, Essay.position)
+            update(Essay)
             .where(Essay.id.in_(ids), Essay.status == "claimed", Essay.claimed_by == worker)
-            .with_for_update()
+            .values(status="done", claimed_by=None, claimed_until=None, error=None)
+            .returning(Essay.id, Essay.job_id, Essay.position)
         ).all()
         if not mine:
             return 0
@@ -323,9 +341,10 @@ def write_grading_results(batch_items: list[ClaimedItem], results: dict[str, dic
                          "review_reasons": list(r.get("review_reasons") or []), "feedback": list(r.get("feedback") or []),
                          "model_version": str(r.get("model_version") or "unknown"), "created_at": now})
         insert = _insert(s)
-        s.execute(insert(GradingResult).values(rows).on_conflict_do_nothing(index_elements=["essay_id"]))
-        s.execute(update(Essay).where(Essay.id.in_([m[0] for m in mine]))
-                  .values(status="done", claimed_by=None, claimed_until=None, error=None))
+        # a Core insert with a list of parameter sets (executemany), not .values(rows): the statement compiles
+        # once and is cached (a multi-row VALUES compiled anew for every batch: most of a worker's CPU with the
+        # noop grader), and no ORM bulk bookkeeping per row
+        s.execute(insert(GradingResult.__table__).on_conflict_do_nothing(index_elements=["essay_id"]), rows)
         finished = refresh_jobs(s, "grading", sorted({m[1] for m in mine}))
     metrics.ESSAYS_GRADED.inc(len(mine))
     after_finish(finished)

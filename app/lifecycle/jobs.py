@@ -55,12 +55,9 @@ def create_job(who: Principal, kind: str, *, body_hash: str, idempotency_key: st
     fill(session, job) adds the items (a bulk insert: one statement however many there are).
 
     Returns (JobView, created). With an Idempotency-Key already used by this teacher: the same
-    body returns the first job (created=False); another body is a 409.
+    body returns the first job (created=False); another body is a 409. The key is looked up only when
+    the insert meets it (the unique constraint on teacher and key): a new key costs no extra statement.
     """
-    if idempotency_key:
-        replay = _replay(who, idempotency_key, body_hash)
-        if replay is not None:
-            return replay, False
     now = utcnow()
     try:
         with session_scope() as s:
@@ -73,7 +70,7 @@ def create_job(who: Principal, kind: str, *, body_hash: str, idempotency_key: st
             fill(s, job)
             view = job_view(job)
     except IntegrityError:
-        if idempotency_key:  # a concurrent request with the same key won the race
+        if idempotency_key:  # the key was used before (or a concurrent request with it won the race)
             replay = _replay(who, idempotency_key, body_hash)
             if replay is not None:
                 return replay, False
