@@ -28,7 +28,10 @@ K8S_VERSION = "1.33.0"  # the oldest Kubernetes these manifests target
 GPU_WORKERS = {"worker-grading": "grading", "worker-lessons": "lessons", "worker-training": "training"}
 CPU_WORKERS = {"worker-ops": "maintenance,webhooks"}
 WORKERS = {**GPU_WORKERS, **CPU_WORKERS}
-SECRET_KEYS = {"DATABASE_URL", "FLOWER_BASIC_AUTH", "EDUQ_WEBHOOK_SECRET"}
+SECRET_KEYS = {"DATABASE_URL", "FLOWER_BASIC_AUTH", "EDUQ_WEBHOOK_SECRET", "KEDA_POSTGRES_CONNECTION"}
+# the workers that scale on the work waiting in Postgres (a KEDA postgresql trigger), the rest on a queue
+SCALED_ON_POSTGRES = {"worker-grading": ("essays",), "worker-lessons": ("lesson_plans", "follow_ups"),
+                      "worker-training": ("jobs",)}
 COMPOSE_SERVICES = {"postgres", "redis", "migrate", "web", "worker_grading", "worker_lessons",
                     "worker_training", "worker_ops", "beat", "flower"}
 MIN_WORKER_GRACE_S = 300
@@ -485,8 +488,20 @@ def test_keda_scaled_objects_target_real_deployments_and_queues(k8s):
         env_names = {e["name"] for e in c.get("env", [])} | set(cm["data"])
         assert spec["triggers"], name
         for trig in spec["triggers"]:
-            assert trig["type"] == "redis", name
             md = trig["metadata"]
+            if target in SCALED_ON_POSTGRES:
+                assert trig["type"] == "postgresql", f"{name}: {target} scales on the work in Postgres"
+                tables = re.findall(r"FROM (\w+)", md["query"])
+                assert sorted(set(tables)) == sorted(SCALED_ON_POSTGRES[target]), (name, tables)
+                assert float(md["targetQueryValue"]) >= 1
+                auth = _objs(k8s, "TriggerAuthentication")[trig["authenticationRef"]["name"]]
+                (secret,) = _objs(k8s, "Secret").values()
+                for ref in auth["spec"]["secretTargetRef"]:
+                    assert ref["parameter"] == "connection" and ref["name"] == secret["metadata"]["name"]
+                    assert ref["key"] in secret["stringData"], f"{name}: {ref['key']} not in the Secret"
+                    assert secret["stringData"][ref["key"]].startswith("postgresql://"), "KEDA needs a libpq URL"
+                continue
+            assert trig["type"] == "redis", name
             assert md["listName"] in QUEUES, f"{name}: {md['listName']} is not a queue in app.lifecycle.broker"
             assert md["listName"] in served, f"{name}: {target} does not consume {md['listName']}"
             assert md.get("addressFromEnv") in env_names, f"{name}: address env not set on {target}"
