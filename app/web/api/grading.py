@@ -3,13 +3,12 @@ from __future__ import annotations
 
 from flask import request
 from flask_smorest import Blueprint
-from sqlalchemy import insert
 
 from app.errors import ApiError, problems_message
 from app.lifecycle import calibration as calsvc
 from app.lifecycle import jobs as jobsvc
 from app.settings import settings
-from app.store.db import session_scope
+from app.store.db import copy_rows, session_scope
 from app.store.grader_models import resolve_grading_model
 from app.store.tables import Essay, new_id
 from app.web.api.common import body_kind, form_json, idempotency_key, json_body, validate
@@ -109,7 +108,7 @@ def submit_grading():
 
     def fill(s, job):
         drafts = link_drafts(s, who, essays)  # the revision loop: each student's earlier draft of the assignment
-        s.execute(insert(Essay), [{"id": new_id("ess"), "job_id": job.id, "position": i, "client_id": e["id"],
+        copy_rows(s, Essay.__table__, [{"id": new_id("ess"), "job_id": job.id, "position": i, "client_id": e["id"],
                                    "text": e["text"], "student_ref": e.get("student_ref"), "status": "pending",
                                    "attempts": 0, "created_at": job.created_at, "assignment": e.get("assignment"),
                                    "previous_draft_id": drafts.get((e.get("student_ref"), e.get("assignment")))}
