@@ -100,6 +100,7 @@ class Settings:
     rate_limit: str = _env("EDUQ_RATE_LIMIT", "600/minute;20000/hour", _strip)
     submit_rate_limit: str = _env("EDUQ_SUBMIT_RATE_LIMIT", "120/minute;2000/hour", _strip)
     cors_origins: tuple = _env("EDUQ_CORS_ORIGINS", (), _comma_list)
+    auth_cache_s: float = _env("EDUQ_AUTH_CACHE_S", 5.0, float)  # a token's teacher, remembered per API process
     retention_days: int = _env("EDUQ_RETENTION_DAYS", 365, int)
     purge_interval_s: int = _env("EDUQ_PURGE_INTERVAL_S", 86400, int)
     webhook_secret: str = _env("EDUQ_WEBHOOK_SECRET", "eduq-dev-webhook-secret")  # development default

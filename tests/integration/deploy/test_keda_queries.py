@@ -9,8 +9,8 @@ import yaml
 from sqlalchemy import text
 
 from app.store.db import session_scope
-from tests.integration.lifecycle.test_fair_claims import make_job
 from tests.conftest import make_teacher
+from tests.integration.lifecycle.test_fair_claims import make_job
 
 KEDA = Path(__file__).resolve().parents[3] / "deploy" / "k8s" / "60-keda-scaledobjects.yaml"
 
