@@ -69,7 +69,11 @@ def _training_detail(job: Job) -> dict:
 
 
 def etag(job: Job) -> str:
-    return f'"{job.id}.{job.version}"'
+    return etag_of(job.id, job.version)
+
+
+def etag_of(job_id: str, version: int) -> str:
+    return f'"{job_id}.{version}"'
 
 
 def encode_cursor(*parts: Any) -> str:

@@ -5,12 +5,14 @@ import time
 
 from flask import Response, request
 from flask_smorest import Blueprint
+from sqlalchemy import select
 
 from app.errors import ApiError
 from app.lifecycle import jobs as jobsvc
 from app.settings import settings
 from app.store import views
 from app.store.db import session_scope
+from app.store.tables import Job
 from app.web import personal
 from app.web import results as resultsvc
 from app.web.auth import current, login_required
@@ -34,6 +36,14 @@ def _read(job_id: str):
         return views.job_view(job), views.etag(job)
 
 
+def _version(job_id: str) -> str | None:
+    """The job's ETag from its version alone (a primary-key read of one column): what a long-poll checks every
+    LONG_POLL_INTERVAL_S, building the view only once the job has changed."""
+    with session_scope() as s:
+        version = s.scalar(select(Job.version).where(Job.id == job_id))
+    return None if version is None else views.etag_of(job_id, version)
+
+
 def _not_modified(tag: str) -> bool:
     return tag in request.if_none_match or request.if_none_match.contains_weak(tag.strip('"'))
 
@@ -52,7 +62,8 @@ def get_job(job_id: str, wait: float | None = None):
         deadline = time.monotonic() + min(float(wait), settings().long_poll_max_s)
         while tag == baseline and view["status"] not in jobsvc.FINISHED and time.monotonic() < deadline:
             time.sleep(min(LONG_POLL_INTERVAL_S, max(0.0, deadline - time.monotonic())))
-            view, tag = _read(job_id)
+            if _version(job_id) != tag:  # the job (already shown to be visible) changed, or is gone: read it
+                view, tag = _read(job_id)
     if _not_modified(tag):
         resp = Response(status=304)
         resp.headers["ETag"] = tag
