@@ -51,7 +51,7 @@ def _new_engine(url: str) -> Engine:
             cur.close()
 
         return eng
-    eng = create_engine(
+    return create_engine(
         url,
         pool_pre_ping=True,
         pool_size=settings().db_pool_size,
@@ -59,11 +59,6 @@ def _new_engine(url: str) -> Engine:
         pool_timeout=10,
         connect_args={"connect_timeout": 5},
     )
-    # a list of rows (a class's essays, a batch's results) goes as one INSERT ... VALUES (...), (...) of up to
-    # 1,000 rows, as SQLAlchemy does for psycopg2, instead of psycopg 3's pipeline of one INSERT per row: half
-    # the CPU of a submission's essay insert here, and one statement for Postgres to run instead of 30 or 64
-    eng.dialect.use_insertmanyvalues_wo_returning = True
-    return eng
 
 
 def engine() -> Engine:
