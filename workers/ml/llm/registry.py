@@ -49,11 +49,14 @@ def choose(cfg=None) -> tuple[str, str]:
         return want, f"EDUQ_LLM_ENGINE={want}"
     if cfg.llm_url:
         return "http", f"EDUQ_LLM_URL is set ({cfg.llm_url})"
-    cuda, has_vllm = _cuda(), importlib.util.find_spec("vllm") is not None
+    # vLLM first: without it there is nothing to use a GPU for, and asking torch about CUDA would load torch
+    # (hundreds of MiB) into a lessons worker that otherwise never needs it
+    has_vllm = importlib.util.find_spec("vllm") is not None
+    cuda = has_vllm and _cuda()
     hf_model = bool(cfg.lesson_model) and not str(cfg.lesson_model).endswith(".gguf")
     if cuda and has_vllm and hf_model:
         return "vllm", "a CUDA device and vLLM are present"
-    why = ("no CUDA device" if not cuda else "vLLM is not installed" if not has_vllm
+    why = ("vLLM is not installed" if not has_vllm else "no CUDA device" if not cuda
            else "vLLM needs EDUQ_LESSON_MODEL to name a model folder (the default is a GGUF file)")
     return "llamacpp", f"{why}: llama.cpp on the CPU"
 
