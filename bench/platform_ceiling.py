@@ -14,6 +14,7 @@ default 1, 2, 4) it prints:
                   include every poll of the clients), and the workers' alone (claims and writes)
   submit p50/p99  latency of POST /grading-jobs
   last result s   time to the last job's finished_at from the first submission
+  stored/essay    bytes each essay occupies in Postgres after VACUUM (essays, results, jobs; rows, TOAST, indexes)
 and checks nothing was lost or written twice. The CPU's features come first (these machines change).
 Target on a 2-core machine: >= 2,000 essays/s with 30-essay jobs, and stmts/essay and essays/s flat
 from 10,000 to 100,000 essays (no query that grows with the table).
@@ -50,6 +51,19 @@ def statements(prom_dir: Path) -> dict[str, float]:
     return out
 
 
+def bytes_per_essay(db_url: str, n_essays: int) -> dict[str, int]:
+    """What each essay occupies in Postgres after VACUUM (its row, TOAST and indexes): essays, results, jobs."""
+    from sqlalchemy import create_engine, text
+
+    eng = create_engine(db_url, isolation_level="AUTOCOMMIT")
+    with eng.connect() as c:
+        c.execute(text("VACUUM (ANALYZE) essays, grading_results, jobs"))
+        out = {t: round(c.execute(text(f"SELECT pg_total_relation_size('{t}')")).scalar() / max(n_essays, 1))
+               for t in ("essays", "grading_results", "jobs")}
+    eng.dispose()
+    return out
+
+
 def db_span(db_url: str) -> tuple[float, float]:
     """(seconds from the first job's creation to the last one's finish, ditto for the first job's finish)."""
     from sqlalchemy import create_engine, text
@@ -69,6 +83,7 @@ def one(n_essays: int, workers: int, per_job: int, clients: int, log_root: Path,
 
     def on_db(db_url: str, report: dict) -> None:
         seen["span"] = db_span(db_url)
+        seen["bytes"] = bytes_per_essay(db_url, n_essays)
 
     n_jobs = max(1, n_essays // per_job)
     env = {"EDUQ_BENCH_MODE": "1", "PROMETHEUS_MULTIPROC_DIR": str(prom), "EDUQ_IDLE_POLL_S": "1"}
@@ -86,7 +101,8 @@ def one(n_essays: int, workers: int, per_job: int, clients: int, log_root: Path,
             "worker_statements_per_essay": round(worker_stmts / n_essays, 3),
             "statements_by_program": {k: int(v) for k, v in by_program.items()},
             "submit_ms_p50": rep["submit_ms"]["p50"], "submit_ms_p99": rep["submit_ms"]["p99"],
-            "poll_ms_p50": rep["poll_ms"]["p50"], "worker_rss_max_mib": rep["worker_rss"].get("max_mib")}
+            "poll_ms_p50": rep["poll_ms"]["p50"], "worker_rss_max_mib": rep["worker_rss"].get("max_mib"),
+            "bytes_per_essay": seen.get("bytes", {})}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,6 +129,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {n} | {w} | {r['essays_per_s']} | {r['last_result_s']} | {r['wall_s']} | "
                   f"{r['statements_per_essay']} / {r['worker_statements_per_essay']} | "
                   f"{r['submit_ms_p50']} / {r['submit_ms_p99']} | {r['ok']} |", flush=True)
+    for r in rows:
+        b = r["bytes_per_essay"]
+        print(f"stored per essay after VACUUM ({r['essays']} essays, {r['workers']} workers): "
+              f"{sum(b.values())} bytes ({', '.join(f'{k} {v}' for k, v in b.items())})")
     best = max((r["essays_per_s"] or 0) for r in rows)
     print(f"best {best} essays/s (target >= 2000 on 2 cores, {a.per_job}-essay jobs)")
     a.json.parent.mkdir(parents=True, exist_ok=True)
