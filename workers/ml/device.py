@@ -53,7 +53,6 @@ def choose_device() -> torch.device:
 
 
 @functools.lru_cache(maxsize=1)
-@functools.lru_cache(maxsize=1)
 def cpu_flags() -> frozenset[str]:
     """The CPU's feature flags (/proc/cpuinfo; empty where it cannot be read)."""
     try:

@@ -28,17 +28,19 @@ def cache_s(monkeypatch):
     auth.forget_tokens()
 
 
-def _remove_tokens(teacher_id: str) -> None:
+def _used_then_removed(client) -> dict:
+    """A new teacher's token, used once (200), then deleted from the database; returns its headers."""
+    teacher_id, token = make_teacher()
+    h = {"Authorization": f"Bearer {token}"}
+    assert client.get("/api/v1/jobs", headers=h).status_code == 200
     with session_scope() as s:
         s.execute(delete(ApiToken).where(ApiToken.teacher_id == teacher_id))
+    return h
 
 
 def test_a_removed_token_works_until_the_cache_expires_then_is_refused(client, cache_s):
     cache_s("0.5")
-    teacher_id, token = make_teacher()
-    h = {"Authorization": f"Bearer {token}"}
-    assert client.get("/api/v1/jobs", headers=h).status_code == 200
-    _remove_tokens(teacher_id)
+    h = _used_then_removed(client)
     assert client.get("/api/v1/jobs", headers=h).status_code == 200  # remembered
     time.sleep(0.6)
     assert client.get("/api/v1/jobs", headers=h).status_code == 401
@@ -46,10 +48,7 @@ def test_a_removed_token_works_until_the_cache_expires_then_is_refused(client, c
 
 def test_with_zero_every_request_is_looked_up(client, cache_s):
     cache_s("0")
-    teacher_id, token = make_teacher()
-    h = {"Authorization": f"Bearer {token}"}
-    assert client.get("/api/v1/jobs", headers=h).status_code == 200
-    _remove_tokens(teacher_id)
+    h = _used_then_removed(client)
     assert client.get("/api/v1/jobs", headers=h).status_code == 401
 
 
