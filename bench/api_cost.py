@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import subprocess
 import sys
 import time
 import uuid
@@ -23,8 +22,6 @@ sys.path.insert(0, str(ROOT))
 from bench.run import cpu_features  # noqa: E402
 from scripts import load  # noqa: E402
 from tests.conftest import create_database, drop_database  # noqa: E402
-
-BIN = Path(sys.executable).parent
 
 
 def timed(fn, n: int) -> tuple[float, float]:
@@ -48,10 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.update(DATABASE_URL=url, CELERY_BROKER_URL=redis_url, EDUQ_BENCH_MODE="1", EDUQ_RATE_LIMIT="",
                       EDUQ_SUBMIT_RATE_LIMIT="", EDUQ_LOG_FORMAT="text")
     try:
-        subprocess.run([str(BIN / "eduq"), "db", "upgrade"], check=True, capture_output=True, cwd=ROOT)
-        made = subprocess.run([str(BIN / "eduq"), "teachers", "create", "--email", "cost@example.org", "--name", "Cost"],
-                              check=True, capture_output=True, text=True, cwd=ROOT)
-        headers = {"Authorization": f"Bearer {made.stdout.strip().splitlines()[-1]}"}
+        headers = load.prepare_db(dict(os.environ))  # migrated, and a teacher's Authorization header
         logging.disable(logging.INFO)  # the access log is a file write in production, not part of this figure
         from app.web import create_app
 
